@@ -1,0 +1,18 @@
+"""AIME 2025 (I + II, 30 problems), graded by suites.grading (K2-Think Table 1/2: 81.24 system, 77.72 model).
+
+    inspect eval suites/aime/aime2025.py              # this year only
+    inspect eval suites/aime -T epochs=16            # both years
+"""
+
+from inspect_ai import Task, task
+
+from suites._math_suite import math_task
+from suites._protocol import PAPER_EPOCHS
+
+# N-X: N bumps when results stop being comparable (data, prompt, grader), X for compatible changes
+VERSION = "1-A"
+
+
+@task
+def aime2025(epochs: int = PAPER_EPOCHS) -> Task:
+    return math_task("aime2025", version=VERSION, epochs=epochs)
