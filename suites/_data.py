@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +89,21 @@ def _matharena_from_hub(prefix: str, competition: str) -> Callable[[dict[str, An
     return convert
 
 
+def _math500_from_hub(row: dict[str, Any]) -> dict[str, Any]:
+    """HuggingFaceH4/MATH-500 row -> mirror record shape (the mirror adds `id` = `unique_id`)."""
+    return {"id": row["unique_id"], **row}
+
+
+def _omni_math_from_hub(row: dict[str, Any]) -> dict[str, Any]:
+    """KbsdJames/Omni-MATH row (full set) -> record; the id is the row's content hash, since the file has none."""
+    problem_sha = hashlib.sha256(row["problem"].encode("utf-8")).hexdigest()
+    return {"id": f"omni-math-{problem_sha[:16]}", "problem_sha256": problem_sha, **row}
+
+
+# Hub revisions are commit shas found in public pinned copies (suites/*/README.md says where); a branch
+# name such as "main" is refused by the hub loader below.
+HUB_REVISION = re.compile(r"^[0-9a-f]{40}$")
+
 BENCHMARKS: dict[str, Benchmark] = {
     b.name: b
     for b in [
@@ -106,8 +122,64 @@ BENCHMARKS: dict[str, Benchmark] = {
             mirror_path="aime2025/aime2025.jsonl",
             mirror_sha256="431ee78e4015be73cd149b290064b8c600d06cdcd41f81c2f4a349d18a81340d",
             content_sha256="f1f7e1d326b64b94fc0d2fe831040ce67c7cb2413a756e551cc2e209a899f39a",
-            hub=HubSource("MathArena/aime_2025", "main", "train"),
+            # pinned in two independent public copies (a dataset manifest and a parquet checksum table)
+            hub=HubSource("MathArena/aime_2025", "c94da77eb22bbd6439e62a323bec18493a421302", "train"),
             from_hub=_matharena_from_hub("aime2025", "AIME 2025"),
+        ),
+        Benchmark(
+            name="hmmt_feb2025",
+            count=30,
+            mirror_path="hmmt_feb_2025/hmmt_feb_2025.jsonl",
+            mirror_sha256="24820fe6f8fcd7dca32b93107cd171d7bec4c4e652c007663ad2eb060121879f",
+            content_sha256="1e06ee7c3cbceb5e06c184ce73ea91b9d31fd793d034eed88dc15891140d6da5",
+            # the revision opencompass, NeMo-Skills ports and sieval pin
+            hub=HubSource("MathArena/hmmt_feb_2025", "6fdc4277120810ff75aa22d2d5489b91f7a262a1", "train"),
+            from_hub=_matharena_from_hub("hmmt_feb_2025", "HMMT February 2025"),
+        ),
+        Benchmark(
+            name="math500",
+            count=500,
+            mirror_path="math500/math500.jsonl",
+            mirror_sha256="93d093692b4ba42918def62690927f56db1bb9a46937ecf3596f9cedbdda755c",
+            content_sha256="03d5c520d69e9a5cb43cd537a054477f462b761ead48560b034efa4e538b5efe",
+            # the hub's test.jsonl at this revision is recorded with the prm800k sha256 35dc4108..., the same
+            # bytes as the mirror, so the converted rows must give the mirror's content checksum
+            hub=HubSource(
+                "HuggingFaceH4/MATH-500",
+                "6e4ed1a2a79af7d8630a6b768ec859cb5af4d3be",
+                "test",
+                content_sha256="03d5c520d69e9a5cb43cd537a054477f462b761ead48560b034efa4e538b5efe",
+            ),
+            from_hub=_math500_from_hub,
+        ),
+        Benchmark(
+            # the authors' rule-gradable subset (GitHub KbsdJames/omni-math-rule@4793415); on the hub it exists
+            # only as an unmerged pull request (refs/pr/2 of KbsdJames/Omni-MATH), which is not a pinnable commit
+            name="omni_math_rule",
+            count=2821,
+            mirror_path="omni_math/omni_math_rule.jsonl.gz",
+            mirror_sha256="f34d99b364daa0d0036864621802fdd5e933f9b7fc85e9de8138ab6efd886637",
+            content_sha256="43baf4c812b356ecd051f1ebdc6c272e6a514cf00e3039be4a1f80f73be3e160",
+            hub=None,
+        ),
+        Benchmark(
+            # the full Omni-MATH set: not in the mirror (too large to obtain offline); hub only
+            name="omni_math_full",
+            count=4428,
+            mirror_path="omni_math/Omni-Math.jsonl",
+            mirror_sha256="7c87be8ee41ac7c7a597ef5a5500e84bd2b639a85a06db3da7f69bf9a32ef168",  # third-party record
+            content_sha256=None,
+            hub=HubSource("KbsdJames/Omni-MATH", "0000b6bc8be4aa61655413073c3645ae4b3b30e8", "test"),
+            from_hub=_omni_math_from_hub,
+        ),
+        Benchmark(
+            # the official password-protected zip; read only through suites/gpqa_diamond (in memory)
+            name="gpqa_diamond",
+            count=198,
+            mirror_path="gpqa_diamond/dataset.zip",
+            mirror_sha256="461ae7329f15a3e35f8184d2dac24b990f34fdf12f366ca4062d8e6638cd08dc",
+            content_sha256=None,
+            hub=HubSource("Idavidrein/gpqa", "633f5ee89ab8ad4522a9f850766b73f62147ffdd", "train", config="gpqa_diamond"),
         ),
     ]
 }
@@ -185,6 +257,8 @@ def load_records(name: str) -> list[dict[str, Any]]:
     spec = benchmark(name)
     if data_dir() is not None:
         path = mirror_file(name)
+        if path.suffix == ".zip":
+            raise DataError(f"{name}: {path} is an archive, not JSON lines; load it through its suite's own loader")
         records = _parse_jsonl(name, path, read_mirror_bytes(name))
         _check_count(name, str(path), spec, records)
         found = content_sha256(records)
@@ -203,6 +277,11 @@ def _load_from_hub(spec: Benchmark) -> list[dict[str, Any]]:
 
     hub = spec.hub
     where = f"hub dataset {hub.repo}@{hub.revision} split {hub.split}"
+    if not HUB_REVISION.match(hub.revision):
+        raise DataError(
+            f"{spec.name}: refusing {where}: the revision is not a pinned commit sha, so the data could change "
+            f"between runs. Pin a 40-hex commit in suites/_data.py or set {DATA_DIR_ENV} to the offline mirror."
+        )
     try:
         rows = datasets.load_dataset(hub.repo, hub.config, split=hub.split, revision=hub.revision)
     except Exception as err:  # network or auth failures: say what we tried and how to go offline
