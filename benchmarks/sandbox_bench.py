@@ -1,0 +1,526 @@
+"""Benchmark of the sandbox runner against LiveCodeBench's unisolated execution pattern.
+
+    python benchmarks/sandbox_bench.py            # ~2-4 min on 2 busy cores; --quick for a smoke run
+    python benchmarks/sandbox_bench.py --check-n 1000 --repeats 3
+
+Measures, on a fixed set of solutions (stdin and functional; correct, wrong, crashing, compute-bound):
+- executions/s of suites/grading/sandbox.py (bwrap + dedicated uid + cgroups, one sandbox per core);
+- the same programs run the way LiveCodeBench's official runner does (LiveCodeBench/LiveCodeBench
+  lcb_runner/evaluation/compute_code_generation_metrics.py and testing_util.py @15808c7): a
+  ProcessPoolExecutor (16 workers by default there), and per program a multiprocessing.Manager plus a
+  forked multiprocessing.Process that applies a reliability_guard-like blocklist, execs the program with
+  stdin patched through unittest.mock and stdout captured in a StringIO, per-test signal.alarm. This is a
+  re-implementation of that pattern for timing, with the same per-test work; it isolates nothing;
+- compared at LCB's default parallelism (16) and at equal parallelism (2), plus single-stream latency of
+  a trivial program (parallelism 1), whose difference is the per-execution overhead of the sandbox;
+- a back-to-back check: N sandboxed executions of a correct program must all pass (0 spurious failures).
+Each configuration is repeated; the table gives median/min/max. Writes results/perf/sandbox_bench.md and
+results/perf/sandbox_bench.json next to printing the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import multiprocessing
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+from unittest.mock import mock_open, patch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from suites.grading import sandbox as sb  # noqa: E402
+from suites.grading.sandbox import Limits, TestCase, run_tests  # noqa: E402
+from suites.grading.sandbox_runner_child import PRELUDE, compare_stdout  # noqa: E402
+
+OUT_DIR = REPO / "results" / "perf"
+LCB_TIMEOUT_S = 6  # LCB's default per-test timeout
+LIMITS = Limits(time_s=6.0)
+TRIVIAL = ("print(int(input()) + 1)", [TestCase("1", "2")], "stdin", None)
+
+_SUM = "print(sum(map(int, open(0).read().split())))"
+_SIEVE = """
+n = int(input())
+sieve = bytearray([1]) * (n + 1)
+sieve[0:2] = b"\\x00\\x00"
+for i in range(2, int(n ** 0.5) + 1):
+    if sieve[i]:
+        sieve[i * i :: i] = bytearray(len(sieve[i * i :: i]))
+print(sum(sieve))
+"""
+_TWO_SUM = """
+class Solution:
+    def twoSum(self, nums: List[int], target: int) -> List[int]:
+        seen = {}
+        for i, x in enumerate(nums):
+            if target - x in seen:
+                return [seen[target - x], i]
+            seen[x] = i
+"""
+_LIS = """
+class Solution:
+    def lengthOfLIS(self, nums: List[int]) -> int:
+        tails = []
+        for x in nums:
+            i = bisect_left(tails, x)
+            if i == len(tails):
+                tails.append(x)
+            else:
+                tails[i] = x
+        return len(tails)
+"""
+_LIS_N = 20000
+_LIS_NUMS = [(i * 7919) % 10007 for i in range(_LIS_N)]
+
+
+def _lis(nums: list[int]) -> int:
+    import bisect
+
+    tails: list[int] = []
+    for x in nums:
+        i = bisect.bisect_left(tails, x)
+        tails[i : i + 1] = [x]
+    return len(tails)
+
+
+# (name, code, tests, mode, fn_name): a fixed mix of what a code benchmark executes.
+SOLUTIONS = [
+    (
+        "sum-correct",
+        _SUM,
+        [TestCase(" ".join(map(str, range(k))), str(sum(range(k)))) for k in (1, 10, 100, 1000, 5)],
+        "stdin",
+        None,
+    ),
+    (
+        "sum-wrong",
+        "print(sum(map(int, open(0).read().split())) + 1)",
+        [TestCase("1 2", "3")] * 3,
+        "stdin",
+        None,
+    ),
+    ("sum-crash", "print(1 // 0)", [TestCase("1 2", "3")], "stdin", None),
+    (
+        "sieve-compute",
+        _SIEVE,
+        [TestCase(str(n), str(c)) for n, c in ((10**5, 9592), (3 * 10**5, 25997))],
+        "stdin",
+        None,
+    ),
+    (
+        "many-small-tests",
+        "a, b = map(int, input().split())\nprint(a * b)",
+        [TestCase(f"{i} {i + 1}", str(i * (i + 1))) for i in range(20)],
+        "stdin",
+        None,
+    ),
+    (
+        "twosum-correct",
+        _TWO_SUM,
+        [
+            TestCase("[2,7,11,15]\n9", "[0, 1]"),
+            TestCase("[3,2,4]\n6", "[1, 2]"),
+            TestCase("[3,3]\n6", "[0, 1]"),
+        ],
+        "functional",
+        "twoSum",
+    ),
+    (
+        "twosum-wrong",
+        _TWO_SUM.replace("[seen[target - x], i]", "[i, seen[target - x]]"),
+        [TestCase("[2,7,11,15]\n9", "[0, 1]")],
+        "functional",
+        "twoSum",
+    ),
+    (
+        "lis-compute",
+        _LIS,
+        [TestCase(json.dumps(_LIS_NUMS), str(_lis(_LIS_NUMS)))],
+        "functional",
+        "lengthOfLIS",
+    ),
+]
+EXPECTED = {
+    "sum-correct": "pass",
+    "sum-wrong": "fail",
+    "sum-crash": "runtime_error",
+    "sieve-compute": "pass",
+    "many-small-tests": "pass",
+    "twosum-correct": "pass",
+    "twosum-wrong": "fail",
+    "lis-compute": "pass",
+}
+
+
+# ------------------------------------------------------------------------------------------------------
+# The unisolated LiveCodeBench pattern (re-implemented for timing; see the module docstring).
+# ------------------------------------------------------------------------------------------------------
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _Timeout
+
+
+def _guard() -> None:
+    """reliability_guard-like: null the destructive os/shutil/subprocess functions (no memory limit)."""
+    import builtins
+    import shutil
+
+    builtins.quit = None
+    os.environ["OMP_NUM_THREADS"] = "1"
+    for name in (
+        "kill",
+        "system",
+        "putenv",
+        "remove",
+        "removedirs",
+        "rmdir",
+        "fchdir",
+        "setuid",
+        "fork",
+        "forkpty",
+        "killpg",
+        "rename",
+        "renames",
+        "truncate",
+        "replace",
+        "unlink",
+        "fchmod",
+        "fchown",
+        "chmod",
+        "chown",
+        "chroot",
+        "lchown",
+        "getcwd",
+        "chdir",
+    ):
+        setattr(os, name, None)
+    shutil.rmtree = shutil.move = shutil.chown = None
+    subprocess.Popen = None
+
+
+def _lcb_run(code: str, tests: list[tuple[str, str]], mode: str, fn_name: str | None, out) -> None:
+    signal.signal(signal.SIGALRM, _alarm)
+    _guard()
+    results = []
+    module: dict = {"__name__": "tmp_sol"}
+    try:
+        signal.alarm(LCB_TIMEOUT_S)
+        exec(PRELUDE + "\n" + code if mode == "functional" else PRELUDE, module)
+        signal.alarm(0)
+    except BaseException:
+        out.append([-4])
+        return
+    for inp, expected in tests:
+        signal.alarm(LCB_TIMEOUT_S)
+        try:
+            if mode == "functional":
+                args = [json.loads(line) for line in inp.split("\n")]
+                got = getattr(module["Solution"](), fn_name)(*args)
+                got = list(got) if isinstance(got, tuple) else got
+                ok = got == json.loads(expected)
+            else:
+                lines = iter(inp.split("\n"))
+                captured = io.StringIO()
+                with (
+                    patch("builtins.open", mock_open(read_data=inp)),
+                    patch("sys.stdin", io.StringIO(inp)),
+                    patch("sys.stdin.readline", lambda *a, it=lines: next(it)),
+                    patch("sys.stdin.read", lambda *a, data=inp: data),
+                    patch("sys.stdout", captured),
+                ):
+                    try:
+                        exec(code, dict(module))
+                    except SystemExit:
+                        pass
+                ok = compare_stdout(captured.getvalue(), expected)[0]
+            signal.alarm(0)
+        except _Timeout:
+            results.append(-3)
+            break
+        except BaseException:
+            signal.alarm(0)
+            results.append(-4)
+            break
+        results.append(bool(ok))
+        if not ok:
+            break
+    out.append(results)
+
+
+def _lcb_check(job: tuple[str, list[tuple[str, str]], str, str | None]) -> list:
+    """LCB's check_correctness: a Manager list and a forked Process per program, global join timeout."""
+    code, tests, mode, fn_name = job
+    ctx = multiprocessing.get_context("fork")
+    manager = ctx.Manager()
+    try:
+        out = manager.list()
+        p = ctx.Process(target=_lcb_run, args=(code, tests, mode, fn_name, out))
+        p.start()
+        p.join(timeout=(LCB_TIMEOUT_S + 1) * len(tests) + 5)
+        if p.is_alive():
+            p.kill()
+        return list(out[0]) if out else [-1] * len(tests)
+    finally:
+        manager.shutdown()
+
+
+def _lcb_verdict(res: list) -> str:
+    if res and all(r is True for r in res):
+        return "pass"
+    return {-2: "fail", -3: "timeout", -4: "runtime_error", -1: "timeout", False: "fail"}.get(res[-1], "fail")
+
+
+# ------------------------------------------------------------------------------------------------------
+# Measurements
+# ------------------------------------------------------------------------------------------------------
+def _jobs(copies: int) -> list[tuple[str, str, list[TestCase], str, str | None]]:
+    return [s for _ in range(copies) for s in SOLUTIONS]
+
+
+def bench_sandbox(copies: int, parallelism: int) -> tuple[float, dict[str, str], list[float]]:
+    jobs = _jobs(copies)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=parallelism) as ex:
+        results = list(
+            ex.map(
+                lambda j: run_tests(
+                    j[1], j[2], mode=j[3], fn_name=j[4], limits=LIMITS, use_cache=False, rerun_timeout=False
+                ),
+                jobs,
+            )
+        )
+    elapsed = time.perf_counter() - t0
+    verdicts = {j[0]: r.verdict for j, r in zip(jobs, results, strict=True)}
+    return len(jobs) / elapsed, verdicts, [r.wall_s for r in results]
+
+
+def bench_lcb(copies: int, parallelism: int) -> tuple[float, dict[str, str]]:
+    jobs = _jobs(copies)
+    payload = [(j[1], [(t.input, t.output) for t in j[2]], j[3], j[4]) for j in jobs]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=parallelism, mp_context=multiprocessing.get_context("fork")) as ex:
+        results = list(ex.map(_lcb_check, payload))
+    elapsed = time.perf_counter() - t0
+    return len(jobs) / elapsed, {j[0]: _lcb_verdict(r) for j, r in zip(jobs, results, strict=True)}
+
+
+def latency_sandbox(n: int) -> list[float]:
+    code, tests, mode, fn = TRIVIAL
+    out = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        r = run_tests(
+            code, [TestCase(str(i), str(i + 1))], mode=mode, fn_name=fn, limits=LIMITS, use_cache=False
+        )
+        out.append(time.perf_counter() - t0)
+        assert r.verdict == "pass", r
+    return out
+
+
+def latency_lcb(n: int) -> list[float]:
+    out = []
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as ex:
+        ex.submit(int).result()  # start the worker outside the timing
+        for i in range(n):
+            t0 = time.perf_counter()
+            ex.submit(_lcb_check, (TRIVIAL[0], [(str(i), str(i + 1))], "stdin", None)).result()
+            out.append(time.perf_counter() - t0)
+    return out
+
+
+def back_to_back(n: int) -> dict:
+    code = "print(sum(map(int, open(0).read().split())))"
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=sb.SLOTS) as ex:
+        results = list(
+            ex.map(
+                lambda i: run_tests(
+                    code,
+                    [TestCase(f"{i} 1", str(i + 1))],
+                    limits=LIMITS,
+                    use_cache=False,
+                    rerun_timeout=False,
+                ),
+                range(n),
+            )
+        )
+    elapsed = time.perf_counter() - t0
+    bad = [r for r in results if r.verdict != "pass"]
+    return {
+        "n": n,
+        "spurious_failures": len(bad),
+        "seconds": round(elapsed, 1),
+        "per_s": round(n / elapsed, 1),
+        "first_failure": bad[0].to_dict() if bad else None,
+    }
+
+
+def _stats(xs: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs)}
+
+
+def machine() -> dict[str, str]:
+    def first(cmd: list[str]) -> str:
+        try:
+            return (
+                subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip().split("\n")[0]
+            )
+        except OSError:
+            return "?"
+
+    cpu = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cpu": cpu,
+        "nproc": str(os.cpu_count()),
+        "memory_gib": f"{mem_kb / 2**20:.1f}",
+        "kernel": platform.release(),
+        "os": first(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
+        "host_python": platform.python_version(),
+        "sandbox_python": first([sb.SANDBOX_PYTHON, "--version"]),
+        "bwrap": first(["bwrap", "--version"]),
+        "isolation": sb.check_isolation().mode,
+        "slots": str(sb.SLOTS),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--copies", type=int, default=10, help="copies of the solution set per repeat")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--latency-n", type=int, default=30, help="sequential runs of a trivial program")
+    ap.add_argument("--check-n", type=int, default=1000, help="back-to-back sandboxed runs (0 = skip)")
+    ap.add_argument("--quick", action="store_true", help="copies=2, repeats=1, latency-n=10, check-n=100")
+    ap.add_argument("--no-write", action="store_true", help="print only; do not write results/perf/")
+    args = ap.parse_args()
+    if args.quick:
+        args.copies, args.repeats, args.latency_n, args.check_n = 2, 1, 10, 100
+
+    info = machine()
+    info["loadavg_start"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    run_tests(*TRIVIAL[:2], limits=LIMITS, use_cache=False)  # start the supervisors outside the timing
+    configs = [
+        ("sandbox (bwrap+uid+cgroup)", "sandbox", sb.SLOTS),
+        ("LCB pattern, unisolated", "lcb", 16),
+        ("LCB pattern, unisolated", "lcb", sb.SLOTS),
+    ]
+    rows, verdict_check = [], {}
+    for label, kind, par in configs:
+        rates, walls = [], []
+        for _ in range(args.repeats):
+            if kind == "sandbox":
+                rate, verdicts, w = bench_sandbox(args.copies, par)
+                walls += w
+            else:
+                rate, verdicts = bench_lcb(args.copies, par)
+            rates.append(rate)
+            verdict_check[f"{kind}-{par}"] = verdicts
+        row = {
+            "config": label,
+            "parallelism": par,
+            "executions": len(SOLUTIONS) * args.copies,
+            "exec_per_s": _stats(rates),
+        }
+        if walls:
+            row["sandbox_wall_s"] = _stats(walls)
+        rows.append(row)
+        print(f"{label:30s} P={par:<3d} {row['exec_per_s']['median']:.1f} exec/s", flush=True)
+    lat_sb = latency_sandbox(args.latency_n)
+    lat_lcb = latency_lcb(args.latency_n)
+    latency = {
+        "sandbox_ms": _stats([x * 1000 for x in lat_sb]),
+        "lcb_ms": _stats([x * 1000 for x in lat_lcb]),
+    }
+    latency["overhead_ms"] = latency["sandbox_ms"]["median"] - latency["lcb_ms"]["median"]
+    check = back_to_back(args.check_n) if args.check_n else None
+    info["loadavg_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    mismatches = {k: {n: v for n, v in d.items() if v != EXPECTED[n]} for k, d in verdict_check.items()}
+    report = {
+        "machine": info,
+        "rows": rows,
+        "latency": latency,
+        "back_to_back": check,
+        "verdict_mismatches": {k: v for k, v in mismatches.items() if v},
+        "solutions": [s[0] for s in SOLUTIONS],
+        "copies": args.copies,
+        "repeats": args.repeats,
+    }
+    md = render(report)
+    print("\n" + md)
+    if not args.no_write:
+        OUT_DIR.mkdir(parents=True, exist_ok=True)
+        (OUT_DIR / "sandbox_bench.json").write_text(json.dumps(report, indent=2) + "\n")
+        (OUT_DIR / "sandbox_bench.md").write_text(md)
+        print(f"wrote {OUT_DIR / 'sandbox_bench.md'} and .json")
+    return 0 if not check or check["spurious_failures"] == 0 else 1
+
+
+def render(r: dict) -> str:
+    m = r["machine"]
+    lines = [
+        "# Sandbox benchmark (generated by benchmarks/sandbox_bench.py; do not edit)",
+        "",
+        f"Machine: {m['cpu']}, {m['nproc']} vCPU, {m['memory_gib']} GiB; {m['os']}, kernel {m['kernel']}; host "
+        f"Python {m['host_python']}, sandbox {m['sandbox_python']}, {m['bwrap']}; isolation `{m['isolation']}`, "
+        f"{m['slots']} slots. Load average {m['loadavg_start']} at start, {m['loadavg_end']} at end "
+        "(the machine is shared; numbers move with it).",
+        "",
+        f"Workload: {len(r['solutions'])} solutions ({', '.join(r['solutions'])}) x {r['copies']} copies per "
+        f"repeat, {r['repeats']} repeats; median (min-max).",
+        "",
+        "| configuration | parallelism | executions/repeat | executions/s | sandbox wall per execution (s) |",
+        "|---|---|---|---|---|",
+    ]
+    for row in r["rows"]:
+        e = row["exec_per_s"]
+        w = row.get("sandbox_wall_s")
+        wall = f"{w['median']:.3f} ({w['min']:.3f}-{w['max']:.3f})" if w else "-"
+        lines.append(
+            f"| {row['config']} | {row['parallelism']} | {row['executions']} | "
+            f"{e['median']:.1f} ({e['min']:.1f}-{e['max']:.1f}) | {wall} |"
+        )
+    lat = r["latency"]
+    s, c = lat["sandbox_ms"], lat["lcb_ms"]
+    lines += [
+        "",
+        "Single-stream latency of a trivial program (one test), parallelism 1:",
+        "",
+        "| runner | median ms | min ms | max ms |",
+        "|---|---|---|---|",
+        f"| sandbox | {s['median']:.1f} | {s['min']:.1f} | {s['max']:.1f} |",
+        f"| LCB pattern (Manager + forked Process) | {c['median']:.1f} | {c['min']:.1f} | {c['max']:.1f} |",
+        "",
+        f"Per-execution overhead of the sandbox over the LCB pattern: {lat['overhead_ms']:.1f} ms (median).",
+    ]
+    if r["back_to_back"]:
+        b = r["back_to_back"]
+        lines += [
+            "",
+            f"Back-to-back check: {b['n']} sandboxed executions, {b['spurious_failures']} spurious "
+            f"failures, {b['seconds']} s ({b['per_s']}/s).",
+        ]
+    if r["verdict_mismatches"]:
+        lines += ["", f"Verdicts differing from the expected ones: `{json.dumps(r['verdict_mismatches'])}`"]
+    else:
+        lines += ["", "Every configuration gave every solution its expected verdict."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
