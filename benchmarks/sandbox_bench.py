@@ -47,7 +47,10 @@ LCB_TIMEOUT_S = 6  # LCB's default per-test timeout
 LIMITS = Limits(time_s=6.0)
 TRIVIAL = ("print(int(input()) + 1)", [TestCase("1", "2")], "stdin", None)
 
-_SUM = "print(sum(map(int, open(0).read().split())))"
+# sys.stdin.read(), not open(0): under LCB's runner `open` in the program's namespace is the real builtin
+# bound by its `from builtins import *` prelude before the mock is applied, so open(0) reads the worker's
+# /dev/null and a correct program fails there (it passes in the sandbox, which gives it a real stdin).
+_SUM = "import sys\nprint(sum(map(int, sys.stdin.read().split())))"
 _SIEVE = """
 n = int(input())
 sieve = bytearray([1]) * (n + 1)
@@ -316,8 +319,19 @@ def bench_lcb(copies: int, parallelism: int) -> tuple[float, dict[str, str]]:
     return len(jobs) / elapsed, {j[0]: _lcb_verdict(r) for j, r in zip(jobs, results, strict=True)}
 
 
-def latency_sandbox(n: int) -> list[float]:
+def _tree_cpu_s(pid: int) -> float:
+    """CPU of a process plus all its reaped descendants (utime, stime, cutime, cstime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def latency_sandbox(n: int) -> tuple[list[float], float]:
+    """Sequential trivial runs: wall per run, and CPU per run of every process involved (the supervisor
+    reaps bwrap, which reaps the runner, which reaps the test processes: the supervisor's children times
+    cover the whole sandbox)."""
     code, tests, mode, fn = TRIVIAL
+    supervisors = [s.proc.pid for p in sb._POOLS.values() for s in p._idle]
+    cpu0 = sum(_tree_cpu_s(p) for p in supervisors) + sum(os.times()[:2])
     out = []
     for i in range(n):
         t0 = time.perf_counter()
@@ -326,10 +340,14 @@ def latency_sandbox(n: int) -> list[float]:
         )
         out.append(time.perf_counter() - t0)
         assert r.verdict == "pass", r
-    return out
+    cpu1 = sum(_tree_cpu_s(p) for p in supervisors) + sum(os.times()[:2])
+    return out, (cpu1 - cpu0) / n
 
 
-def latency_lcb(n: int) -> list[float]:
+def latency_lcb(n: int) -> tuple[list[float], float]:
+    import resource
+
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = []
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as ex:
         ex.submit(int).result()  # start the worker outside the timing
@@ -337,11 +355,12 @@ def latency_lcb(n: int) -> list[float]:
             t0 = time.perf_counter()
             ex.submit(_lcb_check, (TRIVIAL[0], [(str(i), str(i + 1))], "stdin", None)).result()
             out.append(time.perf_counter() - t0)
-    return out
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the pool worker is reaped at shutdown: all counted
+    return out, (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) / n
 
 
 def back_to_back(n: int) -> dict:
-    code = "print(sum(map(int, open(0).read().split())))"
+    code = _SUM
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=sb.SLOTS) as ex:
         results = list(
@@ -441,11 +460,13 @@ def main() -> int:
             row["sandbox_wall_s"] = _stats(walls)
         rows.append(row)
         print(f"{label:30s} P={par:<3d} {row['exec_per_s']['median']:.1f} exec/s", flush=True)
-    lat_sb = latency_sandbox(args.latency_n)
-    lat_lcb = latency_lcb(args.latency_n)
+    lat_sb, cpu_sb = latency_sandbox(args.latency_n)
+    lat_lcb, cpu_lcb = latency_lcb(args.latency_n)
     latency = {
         "sandbox_ms": _stats([x * 1000 for x in lat_sb]),
         "lcb_ms": _stats([x * 1000 for x in lat_lcb]),
+        "sandbox_cpu_ms": cpu_sb * 1000,
+        "lcb_cpu_ms": cpu_lcb * 1000,
     }
     latency["overhead_ms"] = latency["sandbox_ms"]["median"] - latency["lcb_ms"]["median"]
     check = back_to_back(args.check_n) if args.check_n else None
@@ -501,10 +522,11 @@ def render(r: dict) -> str:
         "",
         "Single-stream latency of a trivial program (one test), parallelism 1:",
         "",
-        "| runner | median ms | min ms | max ms |",
-        "|---|---|---|---|",
-        f"| sandbox | {s['median']:.1f} | {s['min']:.1f} | {s['max']:.1f} |",
-        f"| LCB pattern (Manager + forked Process) | {c['median']:.1f} | {c['min']:.1f} | {c['max']:.1f} |",
+        "| runner | median ms | min ms | max ms | CPU ms per execution, all processes |",
+        "|---|---|---|---|---|",
+        f"| sandbox | {s['median']:.1f} | {s['min']:.1f} | {s['max']:.1f} | {lat['sandbox_cpu_ms']:.1f} |",
+        f"| LCB pattern (Manager + forked Process) | {c['median']:.1f} | {c['min']:.1f} | {c['max']:.1f} | "
+        f"{lat['lcb_cpu_ms']:.1f} |",
         "",
         f"Per-execution overhead of the sandbox over the LCB pattern: {lat['overhead_ms']:.1f} ms (median).",
     ]

@@ -9,7 +9,7 @@ Debug one program from a shell: `python -m suites.grading.sandbox_cli --code f.p
 Design (measured in shared/reference/sandbox.md, part 4; summarised in shared/DESIGN.md): each execution
 is a bubblewrap sandbox (`--unshare-all --die-with-parent --new-session --clearenv`, read-only /usr, a
 size-capped tmpfs /tmp, nothing else of the host visible, no network) started as an unprivileged uid
-(one per slot) inside per-run cgroup v1 groups (memory, pids, cpu), by a supervisor process that is a
+(one per slot) inside per-run cgroup v1 groups (memory, pids), by a supervisor process that is a
 child subreaper (suites/grading/sandbox_supervisor.py). Inside, the trusted runner
 (suites/grading/sandbox_runner_child.py) runs ALL tests of one (problem, sample) pair, one forked process
 per test with its own CPU/wall limit, and stops at the first failure. Output comparison is LiveCodeBench's
@@ -110,7 +110,6 @@ class Limits:
     open_files: int = 256
     stack_mb: int = 256  # deep recursion under LCB's recursionlimit(50000) needs more than 8 MiB
     tmpfs_mb: int = 256  # size of the sandbox's /tmp (also charged to memory_mb)
-    cpus: float = 1.0  # cgroup CPU quota: a multi-threaded program cannot slow the other slot down
     total_wall_s: float | None = None  # whole sandbox; default startup slack + per-test wall limits
 
     @property
@@ -144,6 +143,9 @@ class ExecResult:
     isolation: str = ""  # "bwrap-uid" (full), or the degraded mode the caller opted into
     reran_timeout: bool = False  # the verdict comes from the re-run of a timeout
     cached: bool = False
+    # seconds from the supervisor's fork: exec (bwrap started), first_event (runner ready), eof (sandbox
+    # gone), torn_down (cgroups swept and removed); for debugging slow or failed sandboxes
+    phases: dict[str, float] = field(default_factory=dict)
     tests: list[dict[str, Any]] = field(
         default_factory=list
     )  # per test: status, cpu_s, wall_s (+input/output)
@@ -371,6 +373,13 @@ class _Pool:
         first = self._start()
         self._idle.append(first)
         self.cgroups: list[str] = first.cgroups
+        missing = {"memory", "pids"} - set(self.cgroups)
+        if mode == "bwrap-uid" and missing:
+            LOG.warning(
+                "cgroup v1 controllers %s are not writable here: memory is limited by RLIMIT_AS and "
+                "processes by RLIMIT_NPROC of the slot uid instead (see shared/reference/sandbox.md F5)",
+                sorted(missing),
+            )
 
     def run(self, request: dict[str, Any], exclusive: bool = False) -> dict[str, Any]:
         sup = self._checkout(exclusive)
@@ -543,7 +552,6 @@ def _request(
         "tests": tests,
         "memory_bytes": limits.memory_mb * MB,
         "pids_max": limits.max_processes + INFRA_PIDS,
-        "cpus": limits.cpus,
         "tmpfs_bytes": limits.tmpfs_mb * MB,
         "total_wall_s": limits.total_s(len(tests)),
         "rlimits": {
@@ -580,6 +588,7 @@ def classify(raw: dict[str, Any], n_tests: int, isolation: str) -> ExecResult:
         "wall_s": raw.get("wall_s", 0.0),
         "peak_memory_mb": round(peak / MB, 1) if peak else None,
         "isolation": isolation,
+        "phases": raw.get("phases", {}),
         # per test; the failing one also quotes its input and output (truncated, as LCB's metadata does)
         "tests": [
             {k: t[k] for k in ("i", "status", "cpu_s", "wall_s", "input", "output") if k in t} for t in tests

@@ -36,6 +36,7 @@ import os
 import resource
 import select
 import signal
+import stat
 import struct
 import sys
 import time
@@ -390,22 +391,56 @@ def sweep(pid1, child_pid):
     return False
 
 
-def _read_tail(path, limit):
+def read_scratch(path, tail=None):
+    """Bytes of a scratch file (all, or the last `tail`), or None. The program runs as our uid and may have
+    replaced the file by a symlink or a FIFO: only regular files are read, and never with a blocking open."""
     try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - limit))
-            return f.read().decode("utf-8", "replace")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
-        return ""
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        if tail is not None and size > tail:
+            os.lseek(fd, size - tail, os.SEEK_SET)
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _read_tail(path, limit):
+    data = read_scratch(path, tail=limit)
+    return data.decode("utf-8", "replace") if data else ""
 
 
 def _file_size(path):
     try:
-        return os.stat(path).st_size
+        st = os.lstat(path)
     except OSError:
         return 0
+    return st.st_size if stat.S_ISREG(st.st_mode) else 0
+
+
+def _write_scratch(path, data):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def run_one(i, hdr, code, inp, paths):
@@ -417,8 +452,7 @@ def run_one(i, hdr, code, inp, paths):
         except ValueError as exc:
             return {"status": "bad_test", "detail": f"test input is not JSON lines: {exc}"}
     else:
-        with open(paths["in"], "wb") as f:
-            f.write(inp)
+        _write_scratch(paths["in"], inp)
     for key in ("out", "err", "ret"):
         try:
             os.unlink(paths[key])
@@ -514,22 +548,21 @@ def main():
         elif res["status"] == "ok":
             expected = read_frame().decode("utf-8", "replace")  # only now, with the test process gone
             if hdr["mode"] == "functional":
-                try:
-                    with open(paths["ret"], "rb") as f:
-                        returned = f.read().decode("utf-8", "replace")
-                except OSError:
-                    returned = None
+                returned = read_scratch(paths["ret"])
                 if returned is None:
                     ok, reason = False, "Runtime Error: the function returned no value (process exited early)"
                     res["status"] = "runtime_error"
                 else:
-                    ok, reason = compare_functional(returned, expected)
+                    ok, reason = compare_functional(returned.decode("utf-8", "replace"), expected)
             else:
-                with open(paths["out"], "rb") as f:
-                    actual = f.read().decode("utf-8", "replace")
+                actual = (read_scratch(paths["out"]) or b"").decode("utf-8", "replace")
                 ok, reason = compare_stdout(actual, expected, hdr.get("float_tol"))
                 if not ok:
                     res["output"] = truncate(actual)
+                actual = None
+            # Drop the expected output before the next test process is forked from this one: it would
+            # inherit every live object (it can still scan freed memory: at worst it learns a past answer).
+            expected = returned = None
             if ok:
                 res["status"] = "pass"
             else:

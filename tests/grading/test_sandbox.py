@@ -476,6 +476,14 @@ def test_verdict_cannot_be_forged_from_inside(contained):
     assert res.verdict == "fail", res
 
 
+@needs_sandbox
+def test_tampering_with_the_runner_scratch_files_does_not_hang_it(contained):
+    t0 = time.monotonic()
+    res = run_tests(hostile("scratch_tamper"), [TestCase("", "42"), TestCase("", "42")], limits=FAST)
+    assert res.verdict == "fail", res  # its stdout file was replaced: the runner reads no output
+    assert time.monotonic() - t0 < 10
+
+
 # ------------------------------------------------------------------------------------------------------
 # Cache, concurrency, and the 1,000-run back-to-back check.
 # ------------------------------------------------------------------------------------------------------
