@@ -48,3 +48,107 @@ def math_scorer() -> Scorer:
         return verdict_to_score(verdict, stop_reason=state.output.stop_reason)
 
     return score
+
+
+# --- scorers added for HMMT, GPQA-Diamond and HLE (suites/hmmt, suites/gpqa_diamond, suites/hle) ---------
+# Keys a suite writes into sample metadata to steer grading; the suites and these scorers share them.
+ANSWER_KIND_KEY = "answer_kind"  # "set" -> unordered list of values (answer_set.py); anything else -> math
+CHOICE_SHUFFLE_KEY = "choice_shuffle"  # {"seed", "epoch", "order", "gold_letter"}: the option order shown
+GRADING_KEY = "grading"  # "choice" | "math" | "judge": how a mixed benchmark (HLE) grades one sample
+JUDGE_REPLY_CHARS = 4000  # how much of a judge's reply the score keeps
+
+
+@scorer(metrics=METRICS)
+def math_set_scorer() -> Scorer:
+    """math_scorer, except that samples whose metadata has answer_kind "set" are graded as unordered sets."""
+    from suites.grading.answer_set import grade_answer_set
+
+    async def score(state: TaskState, target: Target) -> Score:
+        kind = state.metadata.get(ANSWER_KIND_KEY, "expression")
+        grader = grade_answer_set if kind == "set" else grade_math
+        grade = functools.partial(grader, state.output.completion, target.text, truncated=is_truncated(state))
+        verdict = await anyio.to_thread.run_sync(grade)
+        return verdict_to_score(verdict, stop_reason=state.output.stop_reason, answer_kind=kind)
+
+    return score
+
+
+@scorer(metrics=METRICS)
+def choice_scorer() -> Scorer:
+    """Grade the chosen option letter against the gold letter of the option order the model was shown.
+
+    A suite that shuffles options per epoch stores that order under CHOICE_SHUFFLE_KEY in the sample
+    metadata (and rewrites the prompt with it); without it the target letter is used as is.
+    """
+    from suites.grading.choice import grade_choice
+
+    async def score(state: TaskState, target: Target) -> Score:
+        shuffle = state.metadata.get(CHOICE_SHUFFLE_KEY)
+        if shuffle is not None:
+            gold, n_choices = shuffle["gold_letter"], len(shuffle["order"])
+            extra = {
+                "gold_letter": gold,
+                "choice_order": shuffle["order"],
+                "shuffle_seed": shuffle["seed"],
+                "shuffle_epoch": shuffle["epoch"],
+            }
+        else:
+            gold, n_choices = target.text, max(len(state.choices), 4)
+            extra = {"gold_letter": gold}
+        verdict = grade_choice(state.output.completion, gold, n_choices=n_choices, truncated=is_truncated(state))
+        return verdict_to_score(verdict, stop_reason=state.output.stop_reason, **extra)
+
+    return score
+
+
+@scorer(metrics=METRICS)
+def rule_or_judge_scorer(judge_role: str = "grader") -> Scorer:
+    """Grade by rule where the answer allows it, else by an LLM judge taken from an inspect model role.
+
+    The sample's metadata GRADING_KEY says how: "choice" (option letter, choice.py), "math" (grade_math) or
+    "judge" (the `judge_role` model reads the answer part of the response and the reference answer;
+    judge.py parses its reply strictly: an unreadable verdict is status `error`, never `incorrect`).
+    """
+    from inspect_ai.model import get_model
+
+    from suites.grading.choice import grade_choice
+    from suites.grading.extract import answer_region
+    from suites.grading.judge import judge_prompt, verdict_from_judge
+
+    async def score(state: TaskState, target: Target) -> Score:
+        how = state.metadata[GRADING_KEY]
+        completion, truncated = state.output.completion, is_truncated(state)
+        if how == "choice":
+            n_choices = int(state.metadata.get("n_choices", 4))
+            verdict = grade_choice(completion, target.text, n_choices=n_choices, truncated=truncated)
+            return verdict_to_score(verdict, stop_reason=state.output.stop_reason, grading=how)
+        if how == "math":
+            grade = functools.partial(grade_math, completion, target.text, truncated=truncated)
+            verdict = await anyio.to_thread.run_sync(grade)
+            return verdict_to_score(verdict, stop_reason=state.output.stop_reason, grading=how)
+        if how != "judge":
+            raise ValueError(f"unknown {GRADING_KEY} {how!r} in sample {state.sample_id}")
+        region, where = answer_region(completion)
+        if truncated:
+            verdict = Verdict(0.0, "truncated", None, "generation stopped at max_tokens; the judge was not asked")
+            return verdict_to_score(verdict, stop_reason=state.output.stop_reason, grading=how)
+        if region is None or not region.strip():
+            verdict = Verdict(0.0, "no_answer", None, f"{where}; nothing for the judge to read")
+            return verdict_to_score(verdict, stop_reason=state.output.stop_reason, grading=how)
+        judge = get_model(role=judge_role, required=True)  # an unbound role stops the run: no silent self-judging
+        prompt = judge_prompt(state.metadata["question"], region.strip(), target.text)
+        try:
+            reply = (await judge.generate(prompt)).completion
+        except Exception as err:  # the call failed: a grader error with its reason, not a wrong answer
+            verdict = Verdict(0.0, "error", None, f"judge call to {judge} failed: {type(err).__name__}: {err}")
+            return verdict_to_score(verdict, stop_reason=state.output.stop_reason, grading=how, judge_model=str(judge))
+        verdict = verdict_from_judge(reply)
+        return verdict_to_score(
+            verdict,
+            stop_reason=state.output.stop_reason,
+            grading=how,
+            judge_model=str(judge),
+            judge_reply=reply[:JUDGE_REPLY_CHARS],
+        )
+
+    return score
