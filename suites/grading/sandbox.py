@@ -38,6 +38,7 @@ import json
 import logging
 import math
 import os
+import select
 import shutil
 import struct
 import subprocess
@@ -77,6 +78,7 @@ INFRA_PIDS = 8  # bwrap's own processes and the runner, on top of the program's 
 STDERR_TAIL_CHARS = 2000
 PROGRAM_STDOUT_CHARS = 1 << 20  # what run_program hands back of the program's stdout
 STARTUP_SLACK_S = 10.0  # interpreter start + test transfer, on top of the per-test wall limits
+SUPERVISOR_GRACE_S = 60.0  # past the sandbox's own deadline: teardown, slot waits, a loaded machine
 MB = 1 << 20
 
 
@@ -313,8 +315,12 @@ class _Supervisor:
             raise SandboxUnavailableError(f"sandbox supervisor failed to start: {ready.get('fatal', ready)}")
         self.cgroups: list[str] = ready.get("cgroups", [])
 
-    def _read(self) -> dict[str, Any]:
+    def _read(self, timeout: float | None = None) -> dict[str, Any]:
         assert self.proc.stdout is not None
+        # The supervisor enforces the sandbox's deadline itself; this only guards against a wedged supervisor.
+        if timeout is not None and not select.select([self.proc.stdout], [], [], timeout)[0]:
+            self.proc.kill()
+            raise _SupervisorDied(f"sandbox supervisor did not answer within {timeout:.0f}s; killed it")
         head = self.proc.stdout.read(_FRAME.size)
         if len(head) < _FRAME.size:
             raise _SupervisorDied(f"sandbox supervisor exited (status {self.proc.poll()})")
@@ -324,7 +330,7 @@ class _Supervisor:
             raise _SupervisorDied("sandbox supervisor exited mid-reply")
         return json.loads(body)
 
-    def call(self, request: dict[str, Any]) -> dict[str, Any]:
+    def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
         assert self.proc.stdin is not None
         data = json.dumps(request).encode()
         try:
@@ -332,7 +338,9 @@ class _Supervisor:
             self.proc.stdin.flush()
         except OSError as exc:
             raise _SupervisorDied(f"sandbox supervisor is gone: {exc}") from exc
-        return self._read()
+        # {"started": slot} first: waiting for a free machine-wide slot may legitimately take long
+        first = self._read()
+        return self._read(timeout) if "started" in first else first
 
     def close(self) -> None:
         try:
@@ -387,7 +395,7 @@ class _Pool:
         try:
             if sup is None:
                 sup = self._start()
-            return sup.call(request)
+            return sup.call(request, timeout=request["total_wall_s"] + SUPERVISOR_GRACE_S)
         except _SupervisorDied as exc:
             broken = True
             return {"events": [], "error": str(exc)}

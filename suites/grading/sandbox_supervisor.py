@@ -16,8 +16,8 @@ the slot's uid (setgroups/setgid/setuid) and exec bwrap, which runs sandbox_runn
 fresh namespaces. Stream the job's frames into the runner, collect its JSON lines (capped), enforce the
 overall deadline, then kill the session, sweep the cgroup, reap every orphan and remove the groups.
 
-Protocol on stdin/stdout: frames of an 8-byte big-endian length + JSON (request -> response). EOF on
-stdin (the user's process is gone) ends the supervisor.
+Protocol on stdin/stdout: frames of an 8-byte big-endian length + JSON; per request two answers, {"started":
+slot} once a slot is taken, then the result. EOF on stdin (the user's process is gone) ends the supervisor.
 """
 
 import ctypes
@@ -335,6 +335,7 @@ class Supervisor:
     # -- one job ----------------------------------------------------------------------------------------
     def run(self, req):
         slot = self.acquire_slot()
+        write_frame(1, {"started": slot})  # the caller's timeout for this job starts now
         try:
             return self._run(req, slot)
         finally:
