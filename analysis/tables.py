@@ -1,0 +1,660 @@
+"""The paper's tables with ours beside them: Table 1 (main results), Table 2 (test-time ablation) with paired
+deltas, the response-length table, speed, per-run statistics and every reported cell. Markdown, CSV, LaTeX.
+
+Our cells read "mean [95% CI] (problems×epochs)" in percent; a ✓ marks a cell whose row is the paper's own
+(model, system) and whose interval contains the paper's value, ✗ one whose interval does not. "not run" is a
+cell the paper reports and we have no log for; "NR" a cell the paper has but k2think-facts.md could not recover.
+
+    python -m analysis                      # writes results/tables/*.{md,csv,tex}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from analysis.load import ReportedCell
+from analysis.render import Table, fmt_num, fmt_pct
+from analysis.stats import Estimate
+from analysis.summary import ABLATION_SYSTEMS, BASELINE_SYSTEM, MICRO_AVG, RunStats, Summary
+
+BENCHMARK_LABELS = {
+    "aime2024": "AIME 2024",
+    "aime2025": "AIME 2025",
+    "hmmt_feb2025": "HMMT 2025",
+    "omni_math_hard": "Omni-MATH-HARD",
+    MICRO_AVG: "Math micro-avg",
+    "livecodebench_v5": "LiveCodeBench v5",
+    "scicode_subproblem": "SciCode (sub)",
+    "scicode_main": "SciCode (main)",
+    "gpqa_diamond": "GPQA-Diamond",
+    "hle": "HLE",
+    "math500": "MATH-500",
+}
+TABLE1_BENCHMARKS = (
+    "aime2024",
+    "aime2025",
+    "hmmt_feb2025",
+    "omni_math_hard",
+    MICRO_AVG,
+    "livecodebench_v5",
+    "scicode_subproblem",
+    "scicode_main",
+    "gpqa_diamond",
+    "hle",
+)
+TABLE2_BENCHMARKS = ("aime2024", "aime2025", "hmmt_feb2025", "omni_math_hard", MICRO_AVG)
+SYSTEM_LABELS = {"plain": "plain", "plan": "+ plan", "best_of_n": "+ best-of-3", "k2_full": "+ plan + best-of-3"}
+PAPER_MODEL = "k2-think"
+NOT_RUN = "not run"
+NOT_RECOVERED = "NR"
+LEGEND = (
+    "Ours: avg@k in % with the 95% interval (problem-clustered SE, t with n-1 df) and (problems×epochs); "
+    "✓/✗: the paper's value lies inside/outside our interval (only on rows running the paper's model and system). "
+    "Paper: * secondary source, ~ approximate; sources per cell in the CSV and results/reported.yaml."
+)
+
+
+def label(benchmark: str) -> str:
+    return BENCHMARK_LABELS.get(benchmark, benchmark)
+
+
+def row_label(model: str, system: str) -> str:
+    return f"{model} · {system} (ours)"
+
+
+def size_text(n: int, dataset: int | None, epochs: int | float) -> str:
+    k = int(epochs) if float(epochs).is_integer() else round(float(epochs), 1)
+    return f"({n}/{dataset}×{k})" if dataset and n < dataset else f"({n}×{k})"
+
+
+def estimate_text(est: Estimate, size: str, digits: int = 1) -> str:
+    return f"{fmt_pct(est.mean, digits)} [{fmt_pct(est.ci_low, digits)}, {fmt_pct(est.ci_high, digits)}] {size}"
+
+
+def reported_text(cell: ReportedCell | None) -> str:
+    if cell is None:
+        return NOT_RECOVERED
+    text = f"{cell.value:g}" if cell.unit != "%" else f"{cell.value:.2f}".rstrip("0").rstrip(".")
+    return ("~" if cell.approx else "") + text + ("*" if cell.secondary else "")
+
+
+def reproduced(est: Estimate, cell: ReportedCell | None) -> bool | None:
+    """None when there is no paper value to compare with; unit % -> fractions."""
+    if cell is None:
+        return None
+    return est.contains(cell.value / 100.0)
+
+
+def mark(flag: bool | None) -> str:
+    return "" if flag is None else (" ✓" if flag else " ✗")
+
+
+class Cells:
+    """Looks up our estimate for (model, system, benchmark), the micro-average included."""
+
+    def __init__(self, summary: Summary):
+        self.s = summary
+
+    def get(self, model: str, system: str, benchmark: str) -> tuple[Estimate, str, list[str], str, str] | None:
+        """(estimate, size text, protocol mismatches, log path(s), suite version) or None when not run."""
+        if benchmark == MICRO_AVG:
+            micro = self.s.micro.get((model, system))
+            if micro is None:
+                return None
+            runs = [self.s.get(model, system, b) for b in micro.counts]
+            mismatches = sorted({m for r in runs for m in r.mismatches})
+            epochs = micro.estimate.n_samples / micro.estimate.n_problems
+            size = size_text(micro.estimate.n_problems, None, epochs)
+            return micro.estimate, size, mismatches, "; ".join(r.run.path for r in runs), ""
+        st = self.s.get(model, system, benchmark)
+        if st is None:
+            return None
+        run = st.run
+        return (
+            st.accuracy,
+            size_text(run.n_problems, run.dataset_problems, run.epochs),
+            st.mismatches,
+            run.path,
+            run.suite_version,
+        )
+
+    def record(
+        self, table: str, model: str, system: str, benchmark: str, reported: ReportedCell | None
+    ) -> dict[str, Any]:
+        found = self.get(model, system, benchmark)
+        record: dict[str, Any] = {
+            "table": table,
+            "row": row_label(model, system),
+            "source": "ours",
+            "model": model,
+            "system": system,
+            "benchmark": benchmark,
+            "status": NOT_RUN if found is None else "run",
+        }
+        if found is not None:
+            est, _, mismatches, path, version = found
+            flag = reproduced(est, reported) if reported is not None else None
+            record.update(
+                value_pct=100 * est.mean,
+                ci_low_pct=100 * est.ci_low,
+                ci_high_pct=100 * est.ci_high,
+                se_pct=100 * est.se,
+                n_problems=est.n_problems,
+                n_samples=est.n_samples,
+                suite_version=version,
+                reported_pct=reported.value if reported else None,
+                reported_id=reported.id if reported else None,
+                paper_in_ci=flag,
+                protocol_mismatch="; ".join(mismatches),
+                log=path,
+            )
+        else:
+            record.update(
+                reported_pct=reported.value if reported else None, reported_id=reported.id if reported else None
+            )
+        return record
+
+
+def paper_record(table: str, cell: ReportedCell) -> dict[str, Any]:
+    return {
+        "table": table,
+        "row": cell.row,
+        "source": "paper",
+        "model": cell.model,
+        "system": cell.system,
+        "benchmark": cell.benchmark,
+        "status": "reported",
+        "value_pct": cell.value,
+        "reported_id": cell.id,
+        "reported_sources": list(cell.sources),
+        "secondary": cell.secondary,
+        "approx": cell.approx,
+    }
+
+
+def our_cell_text(cells: Cells, model: str, system: str, benchmark: str, reported: ReportedCell | None) -> str:
+    found = cells.get(model, system, benchmark)
+    if found is None:
+        return NOT_RUN
+    est, size, _, _, _ = found
+    return estimate_text(est, size) + mark(reproduced(est, reported))
+
+
+def our_rows_models(summary: Summary) -> list[str]:
+    """The paper's model first (its rows show "not run" until someone runs it), then every model we ran."""
+    return [PAPER_MODEL] + [m for m in summary.models() if m != PAPER_MODEL]
+
+
+def protocol_text(cells: Cells, model: str, system: str, benchmarks: tuple[str, ...]) -> str:
+    found = [cells.get(model, system, b) for b in benchmarks]
+    mismatches = sorted({m for f in found if f is not None for m in f[2]})
+    if not any(found):
+        return ""
+    return "; ".join(mismatches) if mismatches else "paper protocol"
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+
+def table1(summary: Summary) -> Table:
+    cells = Cells(summary)
+    rep = summary.reported
+    paper_rows = list(dict.fromkeys(c.row for c in rep.find("table1")))
+    headers = ["Row"] + [label(b) for b in TABLE1_BENCHMARKS] + ["Protocol"]
+    rows, records = [], []
+    for paper_row in paper_rows:
+        found = {c.benchmark: c for c in rep.find("table1", row=paper_row)}
+        rows.append([f"{paper_row} (paper)"] + [reported_text(found.get(b)) for b in TABLE1_BENCHMARKS] + [""])
+        records += [paper_record("table1", found[b]) for b in TABLE1_BENCHMARKS if b in found]
+    ours: list[tuple[str, str]] = []
+    for cell in rep.find("table1"):  # rows of ours that run the paper's model and system (not-run until logged)
+        if cell.model and cell.system and (cell.model, cell.system) not in ours:
+            ours.append((cell.model, cell.system))
+    for model in summary.models():
+        for system in summary.systems_of(model):
+            if (model, system) not in ours:
+                ours.append((model, system))
+    for model, system in ours:
+        reported = {b: rep.one("table1", model=model, system=system, benchmark=b) for b in TABLE1_BENCHMARKS}
+        rows.append(
+            [row_label(model, system)]
+            + [our_cell_text(cells, model, system, b, reported[b]) for b in TABLE1_BENCHMARKS]
+            + [protocol_text(cells, model, system, TABLE1_BENCHMARKS)]
+        )
+        records += [cells.record("table1", model, system, b, reported[b]) for b in TABLE1_BENCHMARKS]
+    notes = [
+        LEGEND,
+        "K2-Think's paper row is the full system (SFT+RL model + plan + best-of-3); comparison models are best-of-1 "
+        "[SRI]. Math micro-avg pools AIME24/AIME25/HMMT25/Omni-MATH-HARD problems (paper weights 30/30/30/173).",
+    ]
+    return Table("table1_main", "Table 1: main results (accuracy %, paper vs ours)", headers, rows, records, notes)
+
+
+def table2(summary: Summary) -> Table:
+    cells = Cells(summary)
+    rep = summary.reported
+    headers = ["Row"] + [label(b) for b in TABLE2_BENCHMARKS] + ["Protocol"]
+    rows, records = [], []
+    for system in ABLATION_SYSTEMS:
+        found = {c.benchmark: c for c in rep.find("table2", system=system)}
+        paper_row = next(iter(found.values())).row
+        rows.append([f"{paper_row} (paper)"] + [reported_text(found.get(b)) for b in TABLE2_BENCHMARKS] + [""])
+        records += [paper_record("table2", found[b]) for b in TABLE2_BENCHMARKS if b in found]
+    for model in our_rows_models(summary):
+        systems = list(ABLATION_SYSTEMS) + [s for s in summary.systems_of(model) if s not in ABLATION_SYSTEMS]
+        for system in systems:
+            reported = {b: rep.one("table2", model=model, system=system, benchmark=b) for b in TABLE2_BENCHMARKS}
+            rows.append(
+                [f"{model} {SYSTEM_LABELS.get(system, system)} (ours)"]
+                + [our_cell_text(cells, model, system, b, reported[b]) for b in TABLE2_BENCHMARKS]
+                + [protocol_text(cells, model, system, TABLE2_BENCHMARKS)]
+            )
+            records += [cells.record("table2", model, system, b, reported[b]) for b in TABLE2_BENCHMARKS]
+    notes = [
+        LEGEND,
+        "Paper rows are K2-Think's SFT+RL checkpoint with each test-time component [T2-IMG]; paper micro-averages "
+        "are derived (weights 30/30/30/173). Deltas with paired intervals: table2_deltas.",
+    ]
+    return Table(
+        "table2_ablation", "Table 2: test-time ablation (accuracy %, paper vs ours)", headers, rows, records, notes
+    )
+
+
+def paper_delta(summary: Summary, system: str, benchmark: str) -> float | None:
+    rep = summary.reported
+    base = rep.one("table2", system=BASELINE_SYSTEM, benchmark=benchmark)
+    other = rep.one("table2", system=system, benchmark=benchmark)
+    return None if base is None or other is None else round(other.value - base.value, 2)
+
+
+def table2_deltas(summary: Summary) -> Table:
+    headers = [
+        "Model",
+        "System vs plain",
+        "Benchmark",
+        "Δ ours (pp) [95% CI]",
+        "p (paired)",
+        "n paired",
+        "Δ paper (pp)",
+        "paper Δ in CI",
+    ]
+    rows, records = [], []
+    for model in our_rows_models(summary):
+        systems = [s for s in ABLATION_SYSTEMS if s != BASELINE_SYSTEM]
+        systems += [s for s in summary.systems_of(model) if s not in ABLATION_SYSTEMS]
+        benchmarks = list(TABLE2_BENCHMARKS) + [s for s in summary.suites() if s not in TABLE2_BENCHMARKS]
+        for system in systems:
+            for bench in benchmarks:
+                pd = paper_delta(summary, system, bench)
+                d = summary.delta(model, system, bench)
+                if d is None and pd is None:
+                    continue  # neither the paper nor we have this comparison
+                record: dict[str, Any] = {
+                    "model": model,
+                    "system": system,
+                    "baseline": BASELINE_SYSTEM,
+                    "benchmark": bench,
+                }
+                record["paper_delta_pp"] = pd
+                if d is None:
+                    rows.append(
+                        [model, SYSTEM_LABELS.get(system, system), label(bench), NOT_RUN, "", "", fmt_num(pd, 2), ""]
+                    )
+                    record["status"] = NOT_RUN
+                else:
+                    c = d.comparison
+                    inside = None if pd is None or model != PAPER_MODEL else (c.ci_low <= pd / 100 <= c.ci_high)
+                    rows.append(
+                        [
+                            model,
+                            SYSTEM_LABELS.get(system, system),
+                            label(bench),
+                            f"{100 * c.delta:+.1f} [{100 * c.ci_low:+.1f}, {100 * c.ci_high:+.1f}]",
+                            f"{c.p_value:.3g}",
+                            str(c.n_problems),
+                            fmt_num(pd, 2),
+                            "" if inside is None else ("✓" if inside else "✗"),
+                        ]
+                    )
+                    record.update(
+                        status="run",
+                        delta_pp=100 * c.delta,
+                        ci_low_pp=100 * c.ci_low,
+                        ci_high_pp=100 * c.ci_high,
+                        p_value=c.p_value,
+                        p_method=c.method,
+                        n_paired=c.n_problems,
+                        paper_delta_in_ci=inside,
+                    )
+                records.append(record)
+    notes = [
+        "Δ = system minus plain on the same model and problems, percentage points; interval: paired bootstrap over "
+        "problems (10,000 resamples, fixed seed); p: two-sided sign-flip permutation test (exact up to 16 "
+        "differing problems). Paper Δ from Table 2 [T2-IMG].",
+    ]
+    return Table(
+        "table2_deltas",
+        "Table 2 deltas: each test-time component against plain (paired)",
+        headers,
+        rows,
+        records,
+        notes,
+    )
+
+
+def planning_cell(summary: Summary, benchmark: str) -> ReportedCell | None:
+    """The paper's planning length reduction for a benchmark (the 1-decimal [MTP] cell, not [ANA]'s duplicate)."""
+    return next((c for c in summary.reported.cells if c.id == f"planning_length.{benchmark}"), None)
+
+
+def response_length(summary: Summary) -> Table:
+    rep = summary.reported
+    headers = [
+        "Model",
+        "System",
+        "Benchmark",
+        "Mean response tokens [95% CI]",
+        "Truncated %",
+        "Mean tokens, all calls",
+        "Δ% vs plain [95% CI]",
+        "Paper Δ% (Plan+Bo3 vs checkpoint)",
+    ]
+    rows, records = [], []
+    covered = set()
+    for (model, system, suite), st in summary.stats.items():
+        run = st.run
+        paper = planning_cell(summary, suite) if system == "k2_full" else None
+        covered.add((model, system, suite))
+        change = summary.length_change(model, system, suite)
+        tokens = st.response_tokens
+        size = size_text(run.n_problems, run.dataset_problems, run.epochs)
+        rows.append(
+            [
+                model,
+                SYSTEM_LABELS.get(system, system),
+                label(suite),
+                ""
+                if tokens is None
+                else f"{fmt_num(tokens.mean)} [{fmt_num(tokens.ci_low)}, {fmt_num(tokens.ci_high)}] {size}",
+                fmt_pct(st.rates["truncated"]),
+                "" if st.all_tokens is None else fmt_num(st.all_tokens.mean),
+                ""
+                if change is None
+                else f"{100 * change.comparison.delta:+.1f} [{100 * change.comparison.ci_low:+.1f}, {100 * change.comparison.ci_high:+.1f}]",
+                "" if paper is None else reported_text(paper),
+            ]
+        )
+        records.append(
+            {
+                "model": model,
+                "system": system,
+                "benchmark": suite,
+                "status": "run",
+                "mean_response_tokens": None if tokens is None else tokens.mean,
+                "ci_low": None if tokens is None else tokens.ci_low,
+                "ci_high": None if tokens is None else tokens.ci_high,
+                "n_problems": run.n_problems,
+                "epochs": run.epochs,
+                "truncated_rate": st.rates["truncated"],
+                "mean_tokens_all_calls": None if st.all_tokens is None else st.all_tokens.mean,
+                "rel_change_vs_plain": None if change is None else change.comparison.delta,
+                "rel_change_ci_low": None if change is None else change.comparison.ci_low,
+                "rel_change_ci_high": None if change is None else change.comparison.ci_high,
+                "paper_rel_change_pct": None if paper is None else paper.value,
+                "max_tokens_effective": run.generation_settings()["max_tokens_effective"],
+                "log": run.path,
+            }
+        )
+    for cell in rep.find("planning_length"):
+        if cell is not planning_cell(summary, cell.benchmark) or (PAPER_MODEL, "k2_full", cell.benchmark) in covered:
+            continue  # a run covers it, or it is a duplicate / not per benchmark
+        rows.append(
+            [
+                PAPER_MODEL,
+                SYSTEM_LABELS["k2_full"],
+                label(cell.benchmark),
+                NOT_RUN,
+                "",
+                "",
+                NOT_RUN,
+                reported_text(cell),
+            ]
+        )
+        records.append(
+            {
+                "model": PAPER_MODEL,
+                "system": "k2_full",
+                "benchmark": cell.benchmark,
+                "status": NOT_RUN,
+                "paper_rel_change_pct": cell.value,
+            }
+        )
+    notes = [
+        "Response tokens = output tokens of the graded (final) response; all calls adds planner, every best-of-N "
+        "sample and the judge. Interval clustered by problem. Δ% = relative change of the mean against plain on the "
+        "same problems, paired bootstrap. Runs capped below 64k tokens are truncated often, which bounds their length: "
+        "see max_tokens_effective in the CSV. Paper: planning's reduction [MTP], secondary.",
+    ]
+    return Table("response_length", "Response length (output tokens per response)", headers, rows, records, notes)
+
+
+def speed(summary: Summary) -> Table:
+    rep = summary.reported
+    headers = [
+        "Row",
+        "Requests",
+        "Median tok/s per request [IQR]",
+        "Median latency s (sample)",
+        "Mean latency s",
+        "Engine",
+    ]
+    rows, records = [], []
+    for cell in rep.find("speed", benchmark="tokens_per_second"):
+        latency = rep.one("speed", row=cell.row, benchmark="latency_32k_tokens")
+        rows.append(
+            [
+                f"{cell.row} (paper)",
+                "",
+                reported_text(cell),
+                f"{reported_text(latency)} for 32k tokens" if latency else "",
+                "",
+                "",
+            ]
+        )
+        records.append(
+            {
+                "row": cell.row,
+                "source": "paper",
+                "tokens_per_second": cell.value,
+                "latency_32k_s": latency.value if latency else None,
+                "reported_id": cell.id,
+            }
+        )
+    by_system: dict[tuple[str, str], list[RunStats]] = {}
+    for (model, system, _), st in summary.stats.items():
+        by_system.setdefault((model, system), []).append(st)
+    for (model, system), stats in sorted(by_system.items()):
+        tps = [c.tokens_per_second for st in stats for c in st.run.solver_calls() if c.tokens_per_second is not None]
+        latencies = [s.latency_s for st in stats for s in st.run.samples if s.latency_s is not None]
+        engines = sorted({st.run.model_spec.split("/")[0] for st in stats})
+        q25, q50, q75 = (float(x) for x in np.quantile(tps, [0.25, 0.5, 0.75])) if tps else (None, None, None)
+        rows.append(
+            [
+                row_label(model, system),
+                str(len(tps)),
+                f"{fmt_num(q50)} [{fmt_num(q25)}, {fmt_num(q75)}]" if tps else "",
+                fmt_num(float(np.median(latencies))) if latencies else "",
+                fmt_num(float(np.mean(latencies))) if latencies else "",
+                ", ".join(engines),
+            ]
+        )
+        records.append(
+            {
+                "row": row_label(model, system),
+                "source": "ours",
+                "model": model,
+                "system": system,
+                "requests": len(tps),
+                "tokens_per_second_median": q50,
+                "tokens_per_second_q25": q25,
+                "tokens_per_second_q75": q75,
+                "latency_median_s": float(np.median(latencies)) if latencies else None,
+                "latency_mean_s": float(np.mean(latencies)) if latencies else None,
+                "suites": [st.run.suite for st in stats],
+            }
+        )
+    notes = [
+        "Ours: per solver request, output tokens / generation time the provider reported (a batched server reports "
+        "the batch's time, so this is per-request speed under that batch); latency = a sample's end-to-end wall "
+        "clock including queueing. Paper: Cerebras WSE vs a typical GPU setup [HF-CARD], approximate.",
+    ]
+    return Table("speed", "Inference speed per request", headers, rows, records, notes)
+
+
+def runs_table(summary: Summary) -> Table:
+    headers = [
+        "Model",
+        "System",
+        "Suite",
+        "Version",
+        "avg@k % [95% CI]",
+        "SE",
+        "n×k",
+        "no_answer %",
+        "truncated %",
+        "error %",
+        "Mean tokens",
+        "Latency s",
+        "Protocol",
+    ]
+    rows, records = [], []
+    for (model, system, suite), st in summary.stats.items():
+        run, acc = st.run, st.accuracy
+        size = size_text(run.n_problems, run.dataset_problems, run.epochs)
+        rows.append(
+            [
+                model,
+                system,
+                suite,
+                run.suite_version,
+                f"{fmt_pct(acc.mean)} [{fmt_pct(acc.ci_low)}, {fmt_pct(acc.ci_high)}]",
+                fmt_pct(acc.se),
+                size.strip("()"),
+                fmt_pct(st.rates["no_answer"]),
+                fmt_pct(st.rates["truncated"]),
+                fmt_pct(st.rates["error"]),
+                "" if st.response_tokens is None else fmt_num(st.response_tokens.mean),
+                fmt_num(st.latency_mean_s),
+                "; ".join(st.mismatches) or "paper protocol",
+            ]
+        )
+        settings = run.generation_settings()
+        records.append(
+            {
+                "model": model,
+                "model_spec": run.model_spec,
+                "system": system,
+                "suite": suite,
+                "suite_version": run.suite_version,
+                "accuracy": acc.mean,
+                "se": acc.se,
+                "ci_low": acc.ci_low,
+                "ci_high": acc.ci_high,
+                "n_problems": run.n_problems,
+                "dataset_problems": run.dataset_problems,
+                "epochs": run.epochs,
+                "n_samples": acc.n_samples,
+                **{f"rate_{k}": v for k, v in st.rates.items()},
+                "mean_response_tokens": None if st.response_tokens is None else st.response_tokens.mean,
+                "mean_tokens_all_calls": None if st.all_tokens is None else st.all_tokens.mean,
+                "latency_mean_s": st.latency_mean_s,
+                "latency_median_s": st.latency_median_s,
+                "tokens_per_second_median": st.tokens_per_second_median,
+                "temperature": settings["temperature"],
+                "top_p": settings["top_p"],
+                "max_tokens": settings["max_tokens"],
+                "max_tokens_effective": settings["max_tokens_effective"],
+                "protocol_mismatch": bool(st.mismatches),
+                "protocol_mismatches": st.mismatches,
+                "log": run.path,
+                "eval_id": run.eval_id,
+            }
+        )
+    notes = [
+        "One row per (model, system, suite): the log analysis.load.select_runs picked (results/index.csv lists all). "
+        "avg@k = mean over problems of the mean over k epochs; SE clustered by problem; status rates per sample.",
+    ]
+    return Table("runs", "Per-run statistics", headers, rows, records, notes)
+
+
+def reported_table(summary: Summary) -> Table:
+    headers = ["Group", "Row", "Benchmark", "Metric", "Value", "Sources", "Our matching run"]
+    rows, records = [], []
+    for cell in summary.reported.cells:
+        ours = ""
+        if cell.model and cell.system and cell.benchmark in BENCHMARK_LABELS and cell.group in ("table1", "table2"):
+            ours = "yes" if Cells(summary).get(cell.model, cell.system, cell.benchmark) else NOT_RUN
+        unit = {"%": "%", "fraction": ""}.get(cell.unit, f" {cell.unit}")
+        value = reported_text(cell) + unit
+        rows.append([cell.group, cell.row, cell.benchmark, cell.metric, value, ", ".join(cell.sources), ours])
+        records.append(
+            {
+                "id": cell.id,
+                "group": cell.group,
+                "row": cell.row,
+                "model": cell.model,
+                "system": cell.system,
+                "benchmark": cell.benchmark,
+                "metric": cell.metric,
+                "value": cell.value,
+                "unit": cell.unit,
+                "sources": list(cell.sources),
+                "secondary": cell.secondary,
+                "approx": cell.approx,
+                "our_run": ours,
+            }
+        )
+    notes = [
+        "Every cell of results/reported.yaml (hand-kept; source tags as in k2think-facts.md §0). * secondary, ~ approximate."
+    ]
+    return Table("reported", "Every number reported for K2-Think, with sources", headers, rows, records, notes)
+
+
+def all_tables(summary: Summary) -> list[Table]:
+    return [
+        table1(summary),
+        table2(summary),
+        table2_deltas(summary),
+        response_length(summary),
+        speed(summary),
+        runs_table(summary),
+        reported_table(summary),
+    ]
+
+
+def index_records(summary: Summary) -> list[dict[str, Any]]:
+    """results/index.csv: every log found, with its identity and whether the tables use it."""
+    records = []
+    for run in summary.runs:
+        records.append(
+            {
+                "log": run.path,
+                "used": run.path in summary.used,
+                "status": run.status,
+                "model": run.model,
+                "model_spec": run.model_spec,
+                "system": run.system,
+                "suite": run.suite,
+                "suite_version": run.suite_version,
+                "epochs": run.epochs,
+                "limit": run.limit,
+                "n_problems": run.n_problems,
+                "n_samples": len(run.samples),
+                "protocol": run.protocol,
+                "created": run.created,
+                "eval_id": run.eval_id,
+            }
+        )
+    return records
