@@ -24,9 +24,11 @@ ANSWER_CLOSE = "</answer>"
 BOXED_COMMANDS = ("\\boxed", "\\fbox")
 # an "Answer:" line, possibly bold or prefixed with "Final"; the answer is the rest of that line
 ANSWER_LINE = re.compile(
-    r"^[ \t>*_#-]*(?:the\s+)?(?:final\s+)?answer\s*(?:is)?\s*[*_]*\s*[:：]\s*[*_]*\s*(?P<ans>.+?)\s*$",
+    r"^[ \t>*_#-]*(?:the\s+)?(?:final\s+)?answer\s*(?:is)?\s*[*_]*\s*[:：][ \t]*[*_]*[ \t]*(?P<ans>.*?)[ \t]*$",
     re.IGNORECASE | re.MULTILINE,
 )
+# display math that opens on the Answer: line (or on the line after it) and closes further down
+DISPLAY_OPEN_CLOSE = {"\\[": "\\]", "$$": "$$"}
 
 
 @dataclass(frozen=True)
@@ -101,10 +103,24 @@ def answer_tag(text: str) -> str | None:
 
 
 def answer_line(text: str) -> str | None:
+    """The answer on the last `Answer:` line; an empty line takes the next non-empty one, and display math
+    opened there (`\\[ … \\]`, `$$ … $$`) is read up to its closing delimiter, across lines."""
     matches = list(ANSWER_LINE.finditer(text))
     if not matches:
         return None
-    answer = matches[-1].group("ans").strip().rstrip("*_").strip()
+    match = matches[-1]
+    answer, rest = match.group("ans").strip(), text[match.end() :]
+    if not answer:
+        following = rest.lstrip()
+        answer = following.split("\n", 1)[0].strip()
+        rest = following[len(answer) :] if following.startswith(answer) else rest
+    for opener, closer in DISPLAY_OPEN_CLOSE.items():
+        if answer.startswith(opener):
+            body = answer[len(opener) :] + rest
+            end = body.find(closer)
+            answer = body[:end] if end >= 0 else ""
+            break
+    answer = answer.strip().rstrip("*_").strip()
     return answer or None
 
 
