@@ -4,12 +4,13 @@
 # Why: suites/grading/sandbox.py runs untrusted model-written programs inside bubblewrap, started as an
 # unprivileged uid inside a per-run cgroup (see shared/reference/sandbox.md, part 4). The sandboxed
 # interpreter is Debian's /usr/bin/python3 (the venv/pyenv interpreter lives under /root, which the
-# sandbox uid cannot read), so python3 must come from apt as well.
+# sandbox uid cannot read), so python3 must come from apt as well; SciCode's programs need numpy, scipy and
+# sympy inside the sandbox (sandbox.run_tests(..., site_packages=True) puts Debian's dist-packages on sys.path).
 #
 # Usage: scripts/install_system_deps.sh        (as root, or with sudo available)
 set -euo pipefail
 
-PACKAGES=(bubblewrap python3)
+PACKAGES=(bubblewrap python3 python3-numpy python3-scipy python3-sympy)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

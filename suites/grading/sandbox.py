@@ -23,6 +23,11 @@ Policy:
 - verdicts are cached on disk by sha256(code, tests, mode, limits, runner) under K2BENCH_CACHE_DIR or
   ~/.cache/k2bench/exec, so retries and resumed runs never execute finished work twice; sandbox_error
   (an infrastructure failure, not a property of the program) is never cached;
+- programs see the standard library only, unless the caller opts in with site_packages=True: then Debian's
+  /usr/lib/python3/dist-packages (numpy, scipy, sympy from apt; scripts/install_system_deps.sh) is put on
+  sys.path after the standard library. It is already inside the read-only /usr, so nothing more of the host
+  becomes visible; SciCode needs it. prelude=False runs the program without LiveCodeBench's import prelude
+  (`from math import *` ...), so a program that forgot an import fails as it would under its own benchmark;
 - where isolation is unavailable (no bwrap, no user namespaces, not root so no uid switch), untrusted code
   is REFUSED (SandboxUnavailableError) unless the caller opts in with allow_unsandboxed=True or
   K2BENCH_ALLOW_UNSANDBOXED=1; then every run logs a warning and the result says isolation="...".
@@ -73,6 +78,12 @@ CACHE_DIR_ENV = "K2BENCH_CACHE_DIR"
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "k2bench" / "exec"
 RUNTIME_DIR = Path(os.environ.get("K2BENCH_SANDBOX_RUNTIME_DIR", f"/tmp/k2bench-sandbox-{os.geteuid()}"))
 CACHE_VERSION = 1
+# Debian's third-party packages (apt's python3-numpy etc.), for site_packages=True; a path inside /usr
+SITE_PACKAGES_DIR = os.environ.get("K2BENCH_SANDBOX_SITE_PACKAGES", "/usr/lib/python3/dist-packages")
+# numpy/scipy load BLAS/LAPACK through Debian's alternatives (/usr/lib/<triplet>/libblas.so.3 ->
+# /etc/alternatives/... -> /usr/lib/<triplet>/openblas-pthread/...); /etc is not in the sandbox, so the
+# shared libraries' alternatives links are recreated there as symlinks to their final targets (under /usr,
+# already visible): nothing else of /etc is exposed
 
 INFRA_PIDS = 8  # bwrap's own processes and the runner, on top of the program's process budget
 STDERR_TAIL_CHARS = 2000
@@ -487,6 +498,8 @@ def cache_key(
     limits: Limits,
     float_tol: float | None,
     isolation: str,
+    site_packages: bool = False,
+    prelude: bool = True,
 ) -> str:
     payload = {
         "v": CACHE_VERSION,
@@ -499,6 +512,8 @@ def cache_key(
         "fn_name": fn_name,
         "limits": asdict(limits),
         "float_tol": float_tol,
+        "site_packages": SITE_PACKAGES_DIR if site_packages else None,
+        "prelude": prelude,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -537,6 +552,8 @@ def _request(
     limits: Limits,
     float_tol: float | None,
     pool: _Pool,
+    site_packages: bool = False,
+    prelude: bool = True,
 ) -> dict[str, Any]:
     has_memcg, has_pidscg = "memory" in pool.cgroups, "pids" in pool.cgroups
     header = {
@@ -553,8 +570,11 @@ def _request(
         "stdout_return": PROGRAM_STDOUT_CHARS,
         # without a memory cgroup the only memory limit left is the address-space rlimit (sandbox.md F5)
         "as_bytes": 0 if has_memcg else limits.memory_mb * MB,
+        "site_packages": SITE_PACKAGES_DIR if site_packages else None,
+        "prelude": prelude,
     }
     return {
+        "symlinks": _alternatives_symlinks() if site_packages else [],
         "header": header,
         "code": code,
         "tests": tests,
@@ -671,6 +691,34 @@ def classify(raw: dict[str, Any], n_tests: int, isolation: str) -> ExecResult:
     return ExecResult("sandbox_error", passed, failed_test=idx, cause=cause, stderr=stderr, **base)
 
 
+_SYMLINKS: list[list[str]] | None = None
+
+
+def _alternatives_symlinks() -> list[list[str]]:
+    """[[target, link]] for the /etc/alternatives links that shared libraries under /usr/lib/<triplet> use."""
+    global _SYMLINKS
+    if _SYMLINKS is None:
+        found = []
+        for lib_dir in sorted(Path("/usr/lib").glob("*-linux-gnu")):
+            for path in sorted(lib_dir.glob("*.so*")):
+                if not path.is_symlink():
+                    continue
+                link = os.readlink(path)
+                target = os.path.realpath(path)
+                if link.startswith("/etc/alternatives/") and target.startswith("/usr/") and os.path.isfile(target):
+                    found.append([target, link])
+        _SYMLINKS = found
+    return _SYMLINKS
+
+
+def _check_site_packages(site_packages: bool) -> None:
+    # inside the sandbox only /usr is visible: a directory elsewhere would silently not exist there
+    if site_packages and not (SITE_PACKAGES_DIR.startswith("/usr/") and os.path.isdir(SITE_PACKAGES_DIR)):
+        raise SandboxUnavailableError(
+            f"site_packages=True needs {SITE_PACKAGES_DIR}, a directory under /usr (run scripts/install_system_deps.sh)"
+        )
+
+
 def _as_test(t: TestCase | Sequence[str] | dict[str, str]) -> TestCase:
     if isinstance(t, TestCase):
         return t
@@ -689,9 +737,12 @@ def _execute(
     float_tol: float | None,
     isolation: str,
     exclusive: bool = False,
+    site_packages: bool = False,
+    prelude: bool = True,
 ) -> ExecResult:
     pool = _pool(isolation)
-    raw = pool.run(_request(code, tests, mode, fn_name, limits, float_tol, pool), exclusive=exclusive)
+    request = _request(code, tests, mode, fn_name, limits, float_tol, pool, site_packages, prelude)
+    raw = pool.run(request, exclusive=exclusive)
     return classify(raw, len(tests), isolation)
 
 
@@ -706,6 +757,8 @@ def run_tests(
     use_cache: bool = True,
     rerun_timeout: bool = True,
     allow_unsandboxed: bool | None = None,
+    site_packages: bool = False,
+    prelude: bool = True,
 ) -> ExecResult:
     """Run `code` on every test in one sandbox, in order, stopping at the first failure.
 
@@ -713,6 +766,8 @@ def run_tests(
     rule (line-wise, tokens as Decimals; float_tol adds a relative/absolute tolerance). mode
     "functional": `Solution().<fn_name>(*args)` (or a top-level `fn_name`), args = JSON lines of the
     input, compared with `==` to the JSON expected output. Thread-safe; blocks while all slots are busy.
+    site_packages=True lets the program import Debian's python3-* packages (numpy, scipy, sympy);
+    prelude=False leaves out LiveCodeBench's import prelude.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -723,15 +778,17 @@ def run_tests(
         raise ValueError("run_tests needs at least one test case")
     if float_tol is not None and not (math.isfinite(float_tol) and float_tol >= 0):
         raise ValueError(f"float_tol must be a finite non-negative number, got {float_tol}")
+    _check_site_packages(site_packages)
     isolation = _isolation_mode(allow_unsandboxed)
-    key = cache_key(code, cases, mode, fn_name, limits, float_tol, isolation)
+    key = cache_key(code, cases, mode, fn_name, limits, float_tol, isolation, site_packages, prelude)
     if use_cache and (hit := _cache_get(key)) is not None:
         return hit
     payload = [[t.input, t.output] for t in cases]
-    result = _execute(code, payload, mode, fn_name, limits, float_tol, isolation)
+    options = {"site_packages": site_packages, "prelude": prelude}
+    result = _execute(code, payload, mode, fn_name, limits, float_tol, isolation, **options)
     if result.verdict == "timeout" and rerun_timeout:
         first = result
-        result = _execute(code, payload, mode, fn_name, limits, float_tol, isolation, exclusive=True)
+        result = _execute(code, payload, mode, fn_name, limits, float_tol, isolation, exclusive=True, **options)
         result.reran_timeout = True
         if result.verdict != "timeout":
             LOG.info(
@@ -751,17 +808,19 @@ def run_program(
     *,
     use_cache: bool = False,
     allow_unsandboxed: bool | None = None,
+    site_packages: bool = False,
 ) -> ExecResult:
     """Run `code` once on `stdin` in the sandbox; the result carries its stdout (first MiB) and stderr tail.
 
     verdict "pass" means it exited normally within the limits (there is no expected output to compare).
     """
+    _check_site_packages(site_packages)
     isolation = _isolation_mode(allow_unsandboxed)
     case = [TestCase(stdin, "")]
-    key = cache_key(code, case, "program", None, limits, None, isolation)
+    key = cache_key(code, case, "program", None, limits, None, isolation, site_packages)
     if use_cache and (hit := _cache_get(key)) is not None:
         return hit
-    result = _execute(code, [[stdin]], "program", None, limits, None, isolation)
+    result = _execute(code, [[stdin]], "program", None, limits, None, isolation, site_packages=site_packages)
     if use_cache and result.verdict != "sandbox_error":
         _cache_put(key, result)
     return result

@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-rerun", action="store_true", help="accept a timeout without the confirming re-run")
     p.add_argument("--cache", action="store_true", help="use the on-disk verdict cache (off by default here)")
     p.add_argument(
+        "--site-packages", action="store_true", help="let the program import Debian's numpy/scipy/sympy (SciCode)"
+    )
+    p.add_argument(
         "--allow-unsandboxed",
         action="store_true",
         help="run even where isolation is unavailable (DANGEROUS; prints a warning)",
@@ -111,9 +114,12 @@ def main(argv: list[str] | None = None) -> int:
                 use_cache=args.cache,
                 rerun_timeout=not args.no_rerun,
                 allow_unsandboxed=allow,
+                site_packages=args.site_packages,
             )
         else:
-            result = run_program(code, stdin, limits, use_cache=args.cache, allow_unsandboxed=allow)
+            result = run_program(
+                code, stdin, limits, use_cache=args.cache, allow_unsandboxed=allow, site_packages=args.site_packages
+            )
     except SandboxUnavailableError as exc:
         print(json.dumps({"verdict": None, "error": str(exc)}, indent=2))
         return 2

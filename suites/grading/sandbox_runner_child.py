@@ -240,7 +240,8 @@ def _child(hdr, code, args, paths):
             "__name__": "__main__" if hdr["mode"] != "functional" else "tmp_sol",
             "__builtins__": builtins,
         }
-        exec(PRELUDE_CODE, namespace)
+        if hdr.get("prelude", True):  # off for programs graded as their own benchmark runs them (SciCode)
+            exec(PRELUDE_CODE, namespace)
         compiled = compile(code, "solution.py", "exec")
         if hdr["mode"] != "functional":
             try:
@@ -525,6 +526,8 @@ def main():
     hdr = json.loads(read_frame())
     code = read_frame().decode("utf-8", "replace")
     hdr["pid1"] = os.getpid() == 1
+    if hdr.get("site_packages"):  # opt-in: Debian's numpy/scipy/sympy, after the stdlib so they shadow nothing
+        sys.path.append(hdr["site_packages"])
     if not hdr["pid1"]:  # unsandboxed fallback: orphans come back to us so sweep() can kill them
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
     global PRELUDE_CODE

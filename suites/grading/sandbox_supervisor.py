@@ -313,6 +313,8 @@ class Supervisor:
                 argv += ["--ro-bind", host, host]
         for path in cfg.get("ro_binds", []):
             argv += ["--ro-bind", path, path]
+        for target, link in req.get("symlinks", []):  # Debian alternatives (site_packages): links into /usr
+            argv += ["--symlink", target, link]
         argv += [
             "--proc",
             "/proc",
