@@ -10,6 +10,8 @@ clustered by problem (one reduced value per problem).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio
 from inspect_ai.scorer import Score, Scorer, Target, accuracy, mean, scorer, stderr
@@ -17,6 +19,9 @@ from inspect_ai.solver import TaskState
 
 from suites.grading.math_answer import grade_math
 from suites.grading.verdict import Verdict
+
+if TYPE_CHECKING:
+    from suites.grading.code_exec import CodeGrade, CodeTests
 
 # stop reasons inspect uses when the generation did not end by itself
 TRUNCATION_STOP_REASONS = ("max_tokens", "model_length")
@@ -150,5 +155,44 @@ def rule_or_judge_scorer(judge_role: str = "grader") -> Scorer:
             judge_model=str(judge),
             judge_reply=reply[:JUDGE_REPLY_CHARS],
         )
+
+    return score
+
+
+# --- code scorer (suites/livecodebench; any benchmark graded by running a program on test cases) ----------
+CODE_TESTS_KEY = "code_tests"  # sample metadata holding CodeTests.to_dict(), when no tests_for is given
+
+
+@scorer(metrics=METRICS)
+def code_scorer(
+    tests_for: Callable[[TaskState], CodeTests] | None = None,
+    time_s: float = 6.0,
+    memory_mb: int = 1024,
+    float_tol: float | None = None,
+) -> Scorer:
+    """Run the completion's last Python code block on the sample's tests in the sandbox (code_exec.grade_code).
+
+    `tests_for(state)` returns a sample's CodeTests (a suite keeps large test suites out of the log this way);
+    without it they are read from the sample metadata under CODE_TESTS_KEY. Tests are decoded and run in a
+    worker thread: sandbox executions block (at most one per core), the event loop must not.
+    """
+    from suites.grading.code_exec import CodeTests, grade_code
+    from suites.grading.sandbox import Limits
+
+    limits = Limits(time_s=time_s, memory_mb=memory_mb)
+
+    def tests_of(state: TaskState) -> CodeTests:
+        if tests_for is not None:
+            return tests_for(state)
+        return CodeTests.from_dict(state.metadata[CODE_TESTS_KEY])
+
+    async def score(state: TaskState, target: Target) -> Score:
+        completion, truncated = state.output.completion, is_truncated(state)
+
+        def grade() -> CodeGrade:
+            return grade_code(completion, tests_of(state), truncated=truncated, limits=limits, float_tol=float_tol)
+
+        graded = await anyio.to_thread.run_sync(grade)
+        return verdict_to_score(graded.verdict, stop_reason=state.output.stop_reason, **graded.metadata())
 
     return score
