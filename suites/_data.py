@@ -181,6 +181,17 @@ BENCHMARKS: dict[str, Benchmark] = {
             content_sha256=None,
             hub=HubSource("Idavidrein/gpqa", "633f5ee89ab8ad4522a9f850766b73f62147ffdd", "train", config="gpqa_diamond"),
         ),
+        Benchmark(
+            # statements only (QwQ's eval/data/livecodebench_v5.jsonl @620a5ea: release_v5, 2024-08-01..2025-02-01),
+            # no tests. The hub's files (statements + tests) are read by suites/livecodebench/problems.py at this
+            # revision, pinned in two public copies that load test.jsonl..test6.jsonl through resolve/<sha>/ URLs
+            name="livecodebench_v5",
+            count=279,
+            mirror_path="livecodebench_v5/problems.jsonl",
+            mirror_sha256="1892b2c3497cdd4ceeb7f2ecda934353af5cc56cebce06b1be8de73224c06bff",
+            content_sha256="2d6471f2e0babd9e3da44745effb9f02243ddb5b86d7cdaba4d65093e268fb16",
+            hub=HubSource("livecodebench/code_generation_lite", "0fe84c3912ea0c4d4a78037083943e8f0c4dd505", "test"),
+        ),
     ]
 }
 
