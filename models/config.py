@@ -1,0 +1,185 @@
+"""Model configurations: load a models/*.yaml into what inspect's eval()/eval_set() and get_model() take.
+
+A model config is data (DESIGN.md: one YAML per served configuration). Fields:
+  id           stable name written into every log's eval metadata (`model_id`)
+  model        inspect model spec, e.g. `k2bench/smollm2-135m-instruct`, `vllm/LLM360/K2-Think`,
+               `openai-api/cerebras/<model>` (any OpenAI-compatible endpoint)
+  model_args   provider args (inspect's -M)
+  generate     GenerateConfig fields; for the model under test they override the suite's protocol
+               (eval-level config), for a role (planner/judge) they are that model's own defaults
+  epochs       default epochs when the runner is not given --epochs
+  base_url     endpoint URL (optional); `base_url_env` names an environment variable that overrides it
+  api_key_env  name of the environment variable holding the API key; the key itself never goes in a file
+               or a log (it is passed to inspect as api_key, which logs do not record)
+  serve        how to start the endpoint locally (systems/serve.py), e.g. the vLLM CPU server
+  meta         free-form facts (family, params, source) copied into eval metadata
+
+    from models.config import load_model_config
+    cfg = load_model_config("models/smollm2.yaml")      # or by id: load_model_config("smollm2-135m-instruct")
+    model = cfg.get_model()                              # an inspect Model (api key read from the env here)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MODELS_DIR = Path(__file__).resolve().parent
+KNOWN_FIELDS = {
+    "id",
+    "model",
+    "model_args",
+    "generate",
+    "epochs",
+    "meta",
+    "base_url",
+    "base_url_env",
+    "api_key_env",
+    "serve",
+}
+REQUIRED_FIELDS = ("id", "model")
+
+
+class ModelConfigError(ValueError):
+    """A model config file is missing, malformed, or needs an environment variable that is not set."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    id: str
+    model: str
+    model_args: dict[str, Any] = field(default_factory=dict)
+    generate: dict[str, Any] = field(default_factory=dict)
+    epochs: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    base_url: str | None = None
+    base_url_env: str | None = None
+    api_key_env: str | None = None
+    serve: dict[str, Any] | None = None
+    path: str | None = None
+
+    def resolved_base_url(self) -> str | None:
+        """`base_url_env`'s value when set (so one config can point at a proxy or a local stand-in), else base_url."""
+        if self.base_url_env and os.environ.get(self.base_url_env):
+            return os.environ[self.base_url_env]
+        return self.base_url
+
+    def api_key(self) -> str | None:
+        if not self.api_key_env:
+            return None
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise ModelConfigError(
+                f"model config {self.id}: set the API key in the environment variable {self.api_key_env}"
+            )
+        return key
+
+    def generate_config(self) -> Any:
+        from inspect_ai.model import GenerateConfig
+
+        return GenerateConfig(**self.generate)
+
+    def with_overrides(
+        self, model_args: dict[str, Any] | None = None, generate: dict[str, Any] | None = None
+    ) -> ModelConfig:
+        """A copy with command-line overrides merged in (-M key=value, --max-tokens ...)."""
+        from dataclasses import replace
+
+        return replace(
+            self,
+            model_args={**self.model_args, **(model_args or {})},
+            generate={**self.generate, **(generate or {})},
+        )
+
+    def get_model(self, memoize: bool = True) -> Any:
+        """An inspect Model whose own config is the `generate` block (what it uses when bound to a role; as the
+        model under test the runner also passes `generate` at eval level, where it overrides the suite)."""
+        from inspect_ai.model import get_model
+
+        return get_model(
+            self.model,
+            config=self.generate_config(),
+            base_url=self.resolved_base_url(),
+            api_key=self.api_key(),
+            memoize=memoize,
+            **self.model_args,
+        )
+
+    def identity(self) -> dict[str, Any]:
+        """What a log records about the model (never the key; the base URL only if it is not a secret)."""
+        return {
+            "model_id": self.id,
+            "model_spec": self.model,
+            "model_config_path": self.path,
+            "model_args": dict(self.model_args),
+            "model_generate": dict(self.generate),
+            "model_base_url": self.resolved_base_url(),
+            "model_meta": dict(self.meta),
+        }
+
+
+def config_path(spec: str | Path) -> Path:
+    """A path to a yaml, or a config id / file stem looked up in models/."""
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ModelConfigError(f"model config {path} does not exist")
+        return path
+    for candidate in sorted(MODELS_DIR.glob("*.yaml")):
+        if candidate.stem == str(spec):
+            return candidate
+    for candidate in sorted(MODELS_DIR.glob("*.yaml")):
+        data = yaml.safe_load(candidate.read_text()) or {}
+        if isinstance(data, dict) and data.get("id") == str(spec):
+            return candidate
+    raise ModelConfigError(f"no model config {spec!r} (a .yaml path, or a file stem / id in {MODELS_DIR})")
+
+
+def is_model_config_spec(spec: str) -> bool:
+    """True when `spec` names a model config rather than an inspect model spec like `vllm/x`."""
+    if spec.endswith((".yaml", ".yml")):
+        return True
+    try:
+        config_path(spec)
+    except ModelConfigError:
+        return False
+    return True
+
+
+def load_model_config(spec: str | Path) -> ModelConfig:
+    path = config_path(spec)
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict):
+        raise ModelConfigError(f"{path}: expected a mapping, got {type(data).__name__}")
+    unknown = set(data) - KNOWN_FIELDS
+    if unknown:
+        raise ModelConfigError(f"{path}: unknown fields {sorted(unknown)} (known: {sorted(KNOWN_FIELDS)})")
+    missing = [f for f in REQUIRED_FIELDS if not data.get(f)]
+    if missing:
+        raise ModelConfigError(f"{path}: missing {missing}")
+    for key in ("model_args", "generate", "meta"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise ModelConfigError(f"{path}: {key} must be a mapping")
+    if "api_key" in (data.get("model_args") or {}):
+        raise ModelConfigError(f"{path}: never put an API key in a config; name its variable in api_key_env")
+    if data.get("generate"):
+        from inspect_ai.model import GenerateConfig
+
+        GenerateConfig(**data["generate"])  # fail here, not mid-run, on a misspelt field
+    return ModelConfig(
+        id=str(data["id"]),
+        model=str(data["model"]),
+        model_args=dict(data.get("model_args") or {}),
+        generate=dict(data.get("generate") or {}),
+        epochs=int(data["epochs"]) if data.get("epochs") is not None else None,
+        meta=dict(data.get("meta") or {}),
+        base_url=data.get("base_url"),
+        base_url_env=data.get("base_url_env"),
+        api_key_env=data.get("api_key_env"),
+        serve=dict(data["serve"]) if data.get("serve") else None,
+        path=str(path),
+    )

@@ -1,0 +1,302 @@
+"""Best-of-N with a pairwise LLM judge (the K2-Think authors' selection), plus equal-budget baselines.
+
+Source: k2think-facts.md §3d and the authors' inference code (MBZUAI-IFM/K2-Think-Inference main.py at a576a07,
+`select_best`, `best_of_n_sampling`): N independent samples (N = 3), each with its own plan when combined with
+plan-before-you-think; the winner is found by a linear scan, best-so-far against the next candidate, each
+comparison one call to the `judge` role (default: the `planner` role, default: the model under test). The judge
+sees the question and only the text after `</think>` of each candidate, or "No answer was found, but here was
+the tail end of the problem solving: " + the last 2,000 characters; never the reference answer.
+
+Deviations from the authors' code, on purpose:
+  * key mismatch fixed: their judge prompt asks for 'better_index' while their schema and parser read 'index'
+    (with guided decoding the model is forced to write 'index', against its instructions). Here prompt, schema
+    and parser all use 'better_index'.
+  * the answer region is the text after the *last* `</think>` (theirs: between the first and a second
+    `</think>`, if any), matching suites.grading.extract; identical for well-formed outputs.
+  * a malformed judge reply does not raise (theirs: json.loads / KeyError ends the request). The fallback is
+    keep best-so-far, and the comparison is recorded with status `judge_error` (systems/README.md).
+  * no soft/hard timeouts: every candidate is waited for (a benchmark must not depend on server load).
+
+Equal-budget baselines (`equal_budget_scorer`): the same N candidates, graded with suites.grading.grade_math,
+give avg@n (mean), maj@n (majority over math-equivalent answers), pass@n (oracle: any correct) and first@1
+(candidate 0 alone), beside judge@n (the judge's pick), so a table shows what the judge adds over voting at
+the same generation cost.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import anyio
+from inspect_ai.model import (
+    ChatMessage,
+    ChatMessageSystem,
+    ChatMessageUser,
+    GenerateConfig,
+    Model,
+    ModelOutput,
+    ResponseSchema,
+    get_model,
+)
+from inspect_ai.scorer import Score, Scorer, Target, mean, scorer
+from inspect_ai.solver import Generate, Solver, TaskState, solver
+from inspect_ai.util import StoreModel, collect, store_as
+from pydantic import BaseModel, Field
+
+from systems.accounting import Accounting, accounted_generate, finalize
+from systems.plan import PlanSettings, extract_json_object, plan_messages, user_question
+
+DEFAULT_N = 3
+TAIL_CHARS = 2000
+THINK_CLOSE = "</think>"
+NO_ANSWER_PREFIX = "No answer was found, but here was the tail end of the problem solving: "
+JUDGE_SYSTEM_PROMPT = (
+    "You are a strict evaluator. Given a question and two responses, return a JSON object with 'better_index' "
+    "as 0 or 1 for the response that best answers the question."
+)
+JUDGE_USER_TEMPLATE = "Question: {question}\nResponse 0: {best}\nResponse 1: {challenger}"
+# the authors' BoNIndex schema with the key their prompt asks for
+JUDGE_KEY = "better_index"
+JUDGE_SCHEMA = {
+    "type": "object",
+    "properties": {JUDGE_KEY: {"type": "integer", "enum": [0, 1]}, "explanation": {"type": "string"}},
+    "required": [JUDGE_KEY, "explanation"],
+}
+TRUNCATION_STOP_REASONS = ("max_tokens", "model_length")
+
+
+class Candidate(BaseModel):
+    branch: int
+    completion: str
+    stop_reason: str
+    judged_text: str
+    prompt: str  # the user message this candidate answered (with <ideas> when planned)
+    plan_status: str | None = None
+
+
+class Comparison(BaseModel):
+    best_so_far: int
+    challenger: int
+    call_index: int
+    reply: str
+    status: str  # ok | judge_json_extracted | judge_error
+    detail: str | None = None
+    better_index: int | None = None
+    winner: int
+
+
+class BestOfN(StoreModel):
+    candidates: list[Candidate] = Field(default_factory=list)
+    comparisons: list[Comparison] = Field(default_factory=list)
+    winner: int | None = None
+    selection_status: str | None = None  # judged | judge_error | single_candidate
+
+
+def judged_text(completion: str) -> str:
+    """What the judge sees of a candidate: its answer part, else the tail of its reasoning."""
+    if THINK_CLOSE in completion:
+        return completion.rsplit(THINK_CLOSE, 1)[1]
+    return NO_ANSWER_PREFIX + completion[-TAIL_CHARS:]
+
+
+def parse_judge(text: str) -> tuple[str, int | None, str | None]:
+    """(status, better_index, detail): ok / judge_json_extracted with 0 or 1, else judge_error and None."""
+    body, how = extract_json_object(text)
+    if body is None:
+        return "judge_error", None, how
+    if JUDGE_KEY not in body:
+        return "judge_error", None, f"no '{JUDGE_KEY}' key (keys: {sorted(body)})"
+    value = body[JUDGE_KEY]
+    if isinstance(value, bool) or not isinstance(value, int) or value not in (0, 1):
+        return "judge_error", None, f"{JUDGE_KEY} is {value!r}, not 0 or 1"
+    if how == "extracted":
+        return "judge_json_extracted", value, "JSON object found inside surrounding text"
+    return "ok", value, None
+
+
+def judge_model() -> Model:
+    return get_model(role="judge", default=get_model(role="planner"))
+
+
+async def select_best(
+    question: str, candidates: list[Candidate], judge_generate: dict[str, Any] | None, use_response_schema: bool
+) -> tuple[int, str, list[Comparison]]:
+    """Linear scan of pairwise judge calls; returns (winner, selection_status, comparisons)."""
+    if len(candidates) == 1:
+        return 0, "single_candidate", []
+    judge = judge_model()
+    accounting = store_as(Accounting)
+    config = GenerateConfig(stop_seqs=[], **(judge_generate or {}))
+    if use_response_schema:
+        config = config.merge(
+            GenerateConfig(response_schema=ResponseSchema(name="better_response", json_schema=JUDGE_SCHEMA))
+        )
+    best, comparisons, any_error = 0, [], False
+    for challenger in range(1, len(candidates)):
+        messages: list[ChatMessage] = [
+            ChatMessageSystem(content=JUDGE_SYSTEM_PROMPT),
+            ChatMessageUser(
+                content=JUDGE_USER_TEMPLATE.format(
+                    question=question, best=candidates[best].judged_text, challenger=candidates[challenger].judged_text
+                )
+            ),
+        ]
+        output, call = await accounted_generate(
+            judge, messages, role="judge", purpose="judge", branch=challenger, config=config
+        )
+        status, better, detail = parse_judge(output.completion)
+        if status != "ok":
+            accounting.set_status(call, status, detail)
+        if status == "judge_error":
+            any_error = True
+            winner = best  # fallback: keep best-so-far, recorded; never a silent pick
+        else:
+            winner = challenger if better == 1 else best
+        comparisons.append(
+            Comparison(
+                best_so_far=best, challenger=challenger, call_index=call, reply=output.completion,
+                status=status, detail=detail, better_index=better, winner=winner,
+            )
+        )  # fmt: skip
+        best = winner
+    return best, ("judge_error" if any_error else "judged"), comparisons
+
+
+@solver
+def best_of_n(
+    n: int = DEFAULT_N,
+    plan: dict[str, Any] | None = None,
+    judge_generate: dict[str, Any] | None = None,
+    use_response_schema: bool = True,
+) -> Solver:
+    """N independent candidates (each planned when `plan` is given), the judge's pick becomes the output."""
+    if n < 1:
+        raise ValueError(f"best_of_n needs n >= 1, got {n}")
+    plan_settings = PlanSettings.from_dict(plan) if plan is not None else None
+
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        _, question = user_question(state.messages)
+        base = list(state.messages)
+        solver_model = get_model()
+
+        async def branch(i: int) -> tuple[list[ChatMessage], ModelOutput, Candidate]:
+            messages, plan_status = base, None
+            if plan_settings is not None:
+                messages, record = await plan_messages(base, plan_settings, branch=i)
+                plan_status = record.plan_status or record.triage_status
+            output, _ = await accounted_generate(solver_model, messages, role="solver", purpose="candidate", branch=i)
+            candidate = Candidate(
+                branch=i, completion=output.completion, stop_reason=output.stop_reason,
+                judged_text=judged_text(output.completion), prompt=user_question(messages)[1], plan_status=plan_status,
+            )  # fmt: skip
+            return messages, output, candidate
+
+        results = await collect(*(branch(i) for i in range(n)))
+        candidates = [c for _, _, c in results]
+        winner, status, comparisons = await select_best(question, candidates, judge_generate, use_response_schema)
+        record = store_as(BestOfN)
+        record.candidates, record.comparisons, record.winner, record.selection_status = (
+            candidates,
+            comparisons,
+            winner,
+            status,
+        )
+        messages, output, _ = results[winner]
+        state.messages = [*messages, output.message]
+        state.output = output
+        state.metadata["k2bench_best_of_n"] = {
+            "n": n, "winner": winner, "selection_status": status,
+            "judge_errors": sum(c.status == "judge_error" for c in comparisons),
+        }  # fmt: skip
+        finalize(state)
+        return state
+
+    return solve
+
+
+# --- equal-budget baselines ------------------------------------------------------------------------------
+
+
+def grade_candidates(candidates: list[Candidate], gold: str) -> list[Any]:
+    from suites.grading.math_answer import grade_math
+
+    return [grade_math(c.completion, gold, truncated=c.stop_reason in TRUNCATION_STOP_REASONS) for c in candidates]
+
+
+def majority(verdicts: list[Any]) -> tuple[float, dict[str, Any]]:
+    """maj@n: cluster the extracted answers by math equivalence; the largest cluster's correctness wins.
+
+    Truncated and unanswered candidates do not vote (their answers are not final). Ties go to the cluster whose
+    first member came first (deterministic) and are recorded. No votes at all scores 0.
+    """
+    from suites.grading.math_answer import GraderError, equivalent
+
+    voters = [
+        (i, v) for i, v in enumerate(verdicts) if v.status in ("correct", "incorrect") and v.extracted is not None
+    ]
+    clusters: list[list[int]] = []
+    errors: list[str] = []
+    for i, verdict in voters:
+        for cluster in clusters:
+            try:
+                same, _ = equivalent(verdict.extracted, verdicts[cluster[0]].extracted)
+            except GraderError as err:
+                errors.append(str(err))
+                same = False
+            if same:
+                cluster.append(i)
+                break
+        else:
+            clusters.append([i])
+    if not clusters:
+        return 0.0, {"clusters": [], "majority": None, "tie": False, "errors": errors}
+    size = max(len(c) for c in clusters)
+    top = [c for c in clusters if len(c) == size]
+    chosen = top[0]
+    return verdicts[chosen[0]].score, {
+        "clusters": [[verdicts[c[0]].extracted, c] for c in clusters],
+        "majority": chosen,
+        "tie": len(top) > 1,
+        "errors": errors,
+    }
+
+
+BASELINE_KEYS = ("judge_at_n", "avg_at_n", "maj_at_n", "pass_at_n", "first_at_1")
+
+
+@scorer(metrics={key: [mean()] for key in BASELINE_KEYS})
+def equal_budget_scorer() -> Scorer:
+    """judge@n beside avg@n, maj@n, pass@n and first@1 over the same N candidates (math answers)."""
+
+    async def score(state: TaskState, target: Target) -> Score:
+        record = store_as(BestOfN)
+        if not record.candidates or record.winner is None:
+            raise RuntimeError("equal_budget_scorer needs the best_of_n solver's candidates in the store")
+        verdicts = await anyio.to_thread.run_sync(functools.partial(grade_candidates, record.candidates, target.text))
+        scores = [v.score for v in verdicts]
+        maj, maj_detail = await anyio.to_thread.run_sync(majority, verdicts)
+        value = {
+            "judge_at_n": scores[record.winner],
+            "avg_at_n": sum(scores) / len(scores),
+            "maj_at_n": maj,
+            "pass_at_n": max(scores),
+            "first_at_1": scores[0],
+        }
+        return Score(
+            value=value,
+            answer=verdicts[record.winner].extracted,
+            explanation=f"winner {record.winner} ({record.selection_status}); candidate scores {scores}",
+            metadata={
+                "n": len(scores),
+                "winner": record.winner,
+                "selection_status": record.selection_status,
+                "candidates": [
+                    {"branch": c.branch, "status": v.status, "extracted": v.extracted}
+                    for c, v in zip(record.candidates, verdicts, strict=True)
+                ],
+                "majority": maj_detail,
+            },
+        )
+
+    return score

@@ -1,0 +1,373 @@
+"""Run suites x systems x one model config into results/logs, resumably (inspect's eval_set).
+
+    python -m systems.run --suites aime --systems plain,plan,best_of_n --model models/smollm2.yaml \\
+        --limit 2 --epochs 1 -M max_tokens_cap=64 --log-dir results/logs/smoke
+
+Each (suite task, system) pair is one inspect task named `<suite task>--<system id>` whose eval metadata
+carries the identity: suite and suite version, protocol, system id and config, model config id/spec/args,
+role bindings (see systems/compose.py, models/config.py). Re-running the same command continues: eval_set
+skips finished tasks, recovers a killed run's log (its completed samples are kept) and runs only what is
+missing, so every sample appears exactly once. One runner per log dir at a time (a lock file enforces it).
+
+Serving overlays (systems/speculative.yaml) run as their own group: with `--serve` the model config's
+serve: block starts a vLLM server with the overlay, runs the group, and stops it (one server at a time); a
+`vllm/` model without a base_url gets the overlay as inspect model args (inspect starts the server). The
+server's /metrics counters around the group (acceptance rate, generated tokens, tok/s) are added to each
+log's eval metadata as `serving_metrics`.
+
+Roles: `--model-role planner=models/vllm_cpu_smollm2.yaml` (a model config) or `planner=openai/gpt-4o` (an
+inspect spec); `judge` defaults to the planner, the planner to the model under test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import importlib
+import inspect as pyinspect
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from models.config import ModelConfig, is_model_config_spec, load_model_config
+from systems.compose import SystemConfig, apply_system, check_serving, load_system
+
+logger = logging.getLogger("k2bench.run")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_LOG_ROOT = REPO_ROOT / "results" / "logs"
+LOCK_NAME = ".k2bench-run.lock"
+RUNNER_ID = "k2bench.systems.run/1"
+
+
+class RunnerError(RuntimeError):
+    pass
+
+
+# --- suites -----------------------------------------------------------------------------------------------
+
+
+def suite_tasks(name: str) -> list[Callable[..., Any]]:
+    """Task factories for a suite name: a registered task's name, or a suites/<name>/ package (all its tasks)."""
+    registry = importlib.import_module("suites._registry")
+    factories = [
+        obj for obj in vars(registry).values() if callable(obj) and getattr(obj, "__module__", "").startswith("suites.")
+    ]
+    exact = [f for f in factories if f.__name__ == name]
+    if exact:
+        return exact
+    in_package = [
+        f for f in factories if f.__module__.startswith(f"suites.{name}.") or f.__module__ == f"suites.{name}"
+    ]
+    if in_package:
+        return sorted(in_package, key=lambda f: f.__name__)
+    known = sorted({f.__module__.split(".")[1] for f in factories} | {f.__name__ for f in factories})
+    raise RunnerError(f"no suite {name!r} in suites/_registry.py; known: {known}")
+
+
+def make_task(factory: Callable[..., Any], epochs: int | None) -> tuple[Any, bool]:
+    """Call a suite's @task; returns (task, epochs_applied) — epochs go to the task when it takes them."""
+    if epochs is not None and "epochs" in pyinspect.signature(factory).parameters:
+        return factory(epochs=epochs), True
+    return factory(), False
+
+
+# --- arguments --------------------------------------------------------------------------------------------
+
+
+def parse_kv(items: list[str] | None) -> dict[str, Any]:
+    """key=value pairs with YAML-typed values (64 -> int, true -> bool, {a: 1} -> dict)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise RunnerError(f"expected key=value, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def resolve_role(spec: str) -> tuple[Any, dict[str, Any]]:
+    """A role binding: a model config (path or id) -> its Model; anything else is an inspect model spec."""
+    if is_model_config_spec(spec):
+        config = load_model_config(spec)
+        return config.get_model(), {"model_config": config.id, "model_spec": config.model}
+    from inspect_ai.model import get_model
+
+    return get_model(spec), {"model_spec": spec}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m systems.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--suites", required=True, help="comma-separated suite or task names (e.g. aime,aime2025)")
+    parser.add_argument("--systems", required=True, help="comma-separated system ids / yaml paths; '+' composes")
+    parser.add_argument("--model", required=True, help="model config: models/*.yaml path or its id")
+    parser.add_argument("--log-dir", help="default results/logs/<model id>")
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--epochs", type=int, help="default: the model config's epochs, else the suite's")
+    parser.add_argument("-M", "--model-arg", action="append", metavar="KEY=VALUE", help="override model_args")
+    parser.add_argument(
+        "-G", "--generate", action="append", metavar="KEY=VALUE", help="override a GenerateConfig field"
+    )
+    parser.add_argument("--max-tokens", type=int)
+    parser.add_argument("--temperature", type=float)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--model-role", action="append", metavar="ROLE=SPEC", help="bind planner / judge")
+    parser.add_argument("--serve", action="store_true", help="start the model config's vLLM server (serve: block)")
+    parser.add_argument("--allow-known-broken", action="store_true", help="run an overlay where it is known broken")
+    parser.add_argument("--max-connections", type=int)
+    parser.add_argument("--max-samples", type=int)
+    parser.add_argument("--retry-attempts", type=int, default=3)
+    parser.add_argument("--log-buffer", type=int, help="samples per log flush (inspect default 10)")
+    parser.add_argument("--display", default=None, help="inspect display: full, rich, plain, log, none")
+    return parser
+
+
+# --- serving groups ---------------------------------------------------------------------------------------
+
+
+def serving_groups(systems: list[SystemConfig]) -> list[tuple[dict[str, Any] | None, list[SystemConfig]]]:
+    groups: dict[str, tuple[dict[str, Any] | None, list[SystemConfig]]] = {}
+    for system in systems:
+        key = json.dumps(system.serving or {}, sort_keys=True)
+        groups.setdefault(key, (system.serving, []))[1].append(system)
+    return list(groups.values())
+
+
+@contextlib.contextmanager
+def serving(
+    model_config: ModelConfig, overlay: dict[str, Any] | None, serve: bool
+) -> Iterator[tuple[ModelConfig, str | None, dict[str, Any]]]:
+    """Yield (model config to use, root URL whose /metrics to read or None, facts about the serving)."""
+    from systems.serve import root_url_of, server_for
+
+    facts: dict[str, Any] = {"overlay": overlay}
+    if serve:
+        server = server_for(model_config, overlay)
+        with server:
+            facts.update(started_by="systems.serve", start_s=server.started_s, command=server.command()[1:])
+            logger.warning("vLLM server ready in %s s at %s", server.started_s, server.base_url)
+            yield model_config, server.root_url, facts
+        return
+    base_url = model_config.resolved_base_url()
+    if overlay and overlay.get("speculative_config") and model_config.model.startswith("vllm/") and not base_url:
+        # inspect's vllm provider starts `vllm serve` with each model arg as a flag: the overlay rides along
+        cfg = model_config.with_overrides(model_args={"speculative_config": json.dumps(overlay["speculative_config"])})
+        facts.update(started_by="inspect vllm provider")
+        yield cfg, None, facts
+        return
+    if overlay and overlay.get("speculative_config"):
+        facts.update(
+            started_by="external",
+            warning="external endpoint: the overlay is assumed to be configured there; counters tell",
+        )
+    yield model_config, (root_url_of(base_url) if base_url and base_url.startswith("http") else None), facts
+
+
+def read_counters(root_url: str | None) -> dict[str, float] | None:
+    if root_url is None:
+        return None
+    from systems.serve import serving_counters
+
+    try:
+        return serving_counters(root_url)
+    except OSError as err:  # not a vLLM server (no /metrics): nothing to record, say so once
+        logger.warning("no serving counters from %s: %s", root_url, err)
+        return None
+
+
+def serving_metrics(
+    before: dict[str, float] | None, after: dict[str, float] | None, wall_s: float, facts: dict[str, Any]
+) -> dict[str, Any]:
+    from systems.serve import counter_delta
+
+    out: dict[str, Any] = {k: v for k, v in facts.items() if k != "command"} | {"wall_s": round(wall_s, 2)}
+    if before is None or after is None:
+        return out | {"counters": None}
+    delta = counter_delta(before, after)
+    gen = delta.get("generation_tokens") or 0.0
+    out.update(
+        counters=delta,
+        acceptance_rate=delta.get("acceptance_rate"),
+        generation_tokens_per_s=round(gen / wall_s, 2) if wall_s else None,
+        scope="all tasks of this runner's serving group, over the invocation that finished these logs",
+    )
+    if (
+        facts.get("overlay", {})
+        and (facts["overlay"] or {}).get("speculative_config")
+        and not delta.get("draft_tokens")
+    ):
+        out["speculative_active"] = False
+        logger.warning("the overlay asked for speculative decoding but the server proposed no draft tokens")
+    elif delta.get("draft_tokens"):
+        out["speculative_active"] = True
+    return out
+
+
+def annotate_logs(logs: list[Any], metrics: dict[str, Any], skip_locations: set[str]) -> None:
+    """Add serving metrics to the eval metadata of logs this invocation finished (inspect's log edits)."""
+    from inspect_ai.log import MetadataEdit, ProvenanceData, edit_eval_log, read_eval_log, write_eval_log
+
+    for log in logs:
+        if log.status != "success" or not log.location or log.location in skip_locations:
+            continue
+        full = read_eval_log(log.location)
+        if (full.eval.metadata or {}).get("serving_metrics") is not None:
+            continue
+        edited = edit_eval_log(
+            full,
+            [MetadataEdit(metadata_set={"serving_metrics": metrics})],
+            ProvenanceData(author=RUNNER_ID, reason="serving counters read around the eval"),
+        )
+        write_eval_log(edited, log.location)
+
+
+def finished_logs(log_dir: Path) -> set[str]:
+    from inspect_ai.log import list_eval_logs, read_eval_log
+
+    done = set()
+    for info in list_eval_logs(str(log_dir)):
+        if read_eval_log(info.name, header_only=True).status == "success":
+            done.add(info.name)
+    return done
+
+
+def remove_superseded(log_dir: Path) -> list[str]:
+    """Delete `started` logs left by a killed runner once their task has a finished log.
+
+    eval_set resumes a killed run into a new log (completed samples copied over) but leaves the crashed log
+    in place, because it cannot know whether another process still writes it. We can: this runner holds the
+    log dir's lock, so every `started` log here is dead. Without this, the dir would hold some samples twice.
+    """
+    from inspect_ai.log import list_eval_logs, read_eval_log
+
+    headers = [(info.name, read_eval_log(info.name, header_only=True)) for info in list_eval_logs(str(log_dir))]
+    finished = {h.eval.task_id for _, h in headers if h.status == "success"}
+    removed = []
+    for name, header in headers:
+        if header.status == "started" and header.eval.task_id in finished:
+            path = Path(name.removeprefix("file://"))
+            path.unlink()
+            removed.append(path.name)
+    return removed
+
+
+# --- run --------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def log_dir_lock(log_dir: Path) -> Iterator[None]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_dir / LOCK_NAME, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise RunnerError(f"another runner is writing {log_dir}") from err
+        yield
+
+
+def effective_temperature(generate: dict[str, Any], tasks: list[Any]) -> float | None:
+    if "temperature" in generate:
+        return generate["temperature"]
+    temps = {getattr(t.config, "temperature", None) for t in tasks}
+    return max((t for t in temps if t is not None), default=None)
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from inspect_ai import eval_set
+
+    model_config = load_model_config(args.model)
+    generate = {**model_config.generate, **parse_kv(args.generate)}
+    for key in ("max_tokens", "temperature", "seed", "max_connections"):
+        if getattr(args, key) is not None:
+            generate[key] = getattr(args, key)
+    model_config = model_config.with_overrides(model_args=parse_kv(args.model_arg), generate=generate)
+    epochs = args.epochs if args.epochs is not None else model_config.epochs
+    systems = [load_system(s) for s in args.systems.split(",") if s.strip()]
+    factories = [f for name in args.suites.split(",") if name.strip() for f in suite_tasks(name.strip())]
+    log_dir = Path(args.log_dir) if args.log_dir else DEFAULT_LOG_ROOT / model_config.id
+
+    roles: dict[str, Any] = {}
+    role_identity: dict[str, Any] = {}
+    for role, spec in parse_kv(args.model_role).items():
+        roles[role], role_identity[role] = resolve_role(str(spec))
+
+    run_identity = {
+        "runner": RUNNER_ID,
+        "command": " ".join(["python -m systems.run", *(argv if argv is not None else sys.argv[1:])]),
+        "suites": args.suites,
+        "systems": [s.id for s in systems],
+        "limit": args.limit,
+        "epochs": epochs,
+        "generate_overrides": generate,
+        "model_roles": role_identity,
+    }
+    all_ok = True
+    with log_dir_lock(log_dir):
+        for overlay, group in serving_groups(systems):
+            tasks, epochs_on_eval = [], None
+            for factory in factories:
+                for system in group:
+                    task, applied = make_task(factory, epochs)
+                    if epochs is not None and not applied:
+                        epochs_on_eval = epochs
+                    tasks.append(
+                        apply_system(task, system, metadata={**model_config.identity(), "k2bench_run": run_identity})
+                    )
+            warnings: list[str] = []
+            for system in group:
+                warnings += check_serving(
+                    system, model_config, effective_temperature(generate, tasks), args.allow_known_broken
+                )
+            for warning in warnings:
+                logger.warning("KNOWN BROKEN: %s", warning)
+            with serving(model_config, overlay, args.serve) as (cfg, root_url, facts):
+                if warnings:
+                    facts["known_broken"] = warnings
+                finished_before = finished_logs(log_dir)
+                before, started = read_counters(root_url), time.monotonic()
+                ok, logs = eval_set(
+                    tasks,
+                    log_dir=str(log_dir),
+                    model=cfg.get_model(),
+                    model_roles=roles or None,
+                    limit=args.limit,
+                    epochs=epochs_on_eval,
+                    max_samples=args.max_samples,
+                    log_buffer=args.log_buffer,
+                    retry_attempts=args.retry_attempts,
+                    log_dir_allow_dirty=True,  # one log dir holds every serving group of the run
+                    metadata={"k2bench_run": run_identity},
+                    display=args.display,
+                    **{k: v for k, v in generate.items()},
+                )
+                wall = time.monotonic() - started
+                after = read_counters(root_url)
+                if root_url is not None or overlay:
+                    # skip logs that were already complete before this invocation (resumed runs)
+                    annotate_logs(logs, serving_metrics(before, after, wall, facts), skip_locations=finished_before)
+                all_ok = all_ok and ok
+        for name in remove_superseded(log_dir):
+            logger.warning("removed %s: a killed run's log, superseded by its resumed, finished log", name)
+    return 0 if all_ok else 1
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        sys.exit(run())
+    except (RunnerError, ValueError) as err:
+        print(f"systems.run: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
