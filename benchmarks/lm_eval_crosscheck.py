@@ -215,14 +215,31 @@ def crosscheck(server, limit: int, max_tokens: int, conc: int, out_dir: Path = O
     return data
 
 
+def render_stored(out_dir: Path = OUT_DIR) -> int:
+    """Rebuild lm_eval_crosscheck.md from its JSON (no server, no measurement)."""
+    import json
+
+    path = out_dir / "lm_eval_crosscheck.json"
+    if not path.is_file():
+        return 1
+    data = json.loads(path.read_text())
+    md, new = render(data["machine"], data["setup"], {"per_task": data["per_task"],
+                                                      "disagreements": data["disagreements"]})
+    write_result("lm_eval_crosscheck", md, new, out_dir)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=20)
     parser.add_argument("--max-tokens", type=int, default=192)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--port", type=int, default=8031)
+    parser.add_argument("--port", type=int, default=8047)
     parser.add_argument("--quick", action="store_true", help="3 samples per suite, 64 tokens, not written")
+    parser.add_argument("--render-only", action="store_true", help="re-render the .md from stored JSON")
     args = parser.parse_args(argv)
+    if args.render_only:
+        return render_stored()
     if not os.environ.get("K2BENCH_DATA_DIR"):
         raise SystemExit("set K2BENCH_DATA_DIR to the benchmark mirror (e.g. /work/shared/data)")
     if args.quick:
