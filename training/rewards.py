@@ -2,9 +2,10 @@
 
 Peers' RL rewards drift from their eval graders (open-r1 paid 1.0 on unparseable gold and once reversed
 `verify()`'s arguments; ../shared/reference/peers.md): here `math` calls `grade_math`, `choice` calls
-`grade_choice` and `code` runs the program through `suites/grading/sandbox.py` — the functions the inspect
-scorers call — so a reward of 1 means "the suite would score this correct". tests/training/test_reward_parity.py
-runs the grader case tables through grader, inspect scorer and reward and requires the same verdicts.
+`grade_choice` and `code` calls `grade_code` (its program runs in `suites/grading/sandbox.py`): the functions
+the inspect scorers call, so a reward of 1 means "the suite would score this correct".
+tests/training/test_reward_parity.py runs the grader case tables through grader, inspect scorer and reward
+and requires the same verdicts.
 
 Multi-task rows carry a `domain` column (training/data.py); a domain reward returns None for rows of another
 domain, which TRL treats as "not applicable" (NaN, ignored by nanmean/nansum). A completion that did not end
@@ -21,17 +22,14 @@ training/grpo.py refuses to start when one of them would be needed.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from suites.grading.extract import answer_region
 from suites.grading.verdict import STATUSES, Verdict
 from training.chat_template import follows_format
 
 Completion = str | list[dict[str, Any]]
-FENCED_CODE = re.compile(r"```[\w+-]*\n(.*?)\n```", re.DOTALL)  # Reasoning360 coder1 CODE_PATTERN
 
 
 class GraderUnavailable(RuntimeError):
@@ -73,38 +71,39 @@ def _grade_choice(completion: str, gold: str, truncated: bool) -> Verdict:
     return grade_choice(completion, gold_letter, n_choices=n_choices, truncated=truncated)
 
 
-def extract_code(completion: str) -> str | None:
-    """The authors' RL rule (Reasoning360 coder1): fenced blocks after the last </think>, joined."""
-    region, _ = answer_region(completion)
-    if region is None:
-        return None
-    blocks = FENCED_CODE.findall(region)
-    code = "\n".join(blocks).strip()
-    return code or None
+def code_tests(gold: str):
+    """A row's ground truth -> suites.grading.code_exec.CodeTests (plus an assert script, for Guru's `functional`).
+
+    Accepted: k2bench's own `CodeTests.to_dict()` ({"cases": [[stdin, stdout], ...], "mode", "fn_name"}), Guru's
+    stdin tests ({"inputs": [...], "outputs": [...]}) and Guru's assert scripts ({"functional": "<test code>"}).
+    """
+    from suites.grading.code_exec import CodeTests
+    from suites.grading.sandbox import TestCase
+
+    spec = json.loads(gold)
+    if "cases" in spec:
+        return CodeTests.from_dict(spec), None
+    if "inputs" in spec and "outputs" in spec:
+        return CodeTests.stdin(zip(spec["inputs"], spec["outputs"], strict=True), source="guru:stdin"), None
+    if "functional" in spec:  # one "test": the program followed by the row's asserts must exit cleanly
+        return CodeTests((TestCase("", ""),), "stdin", None, "guru:functional"), spec["functional"]
+    raise GraderUnavailable(f"code reward: unsupported ground-truth keys {sorted(spec)} (pytest/solution_file)")
 
 
-def _grade_code(completion: str, gold: str, truncated: bool) -> Verdict:
-    """Guru codegen ground truth: {"inputs": [...], "outputs": [...]} (stdin tests) or {"functional": test code}."""
-    from suites.grading.sandbox import TestCase, run_program, run_tests
+def _grade_code(completion: str, gold: str, truncated: bool, limits: Any = None) -> Verdict:
+    """suites.grading.code_exec.grade_code: last Python block after </think>, run on the tests in the sandbox."""
+    from suites.grading.code_exec import grade_code
+    from suites.grading.sandbox import DEFAULT_LIMITS, run_program
 
-    code = extract_code(completion)
-    if truncated:
-        return Verdict(0.0, "truncated", code, "generation stopped at max_completion_length")
-    if code is None:
-        return Verdict(0.0, "no_answer", None, "no fenced code block after </think>")
-    tests = json.loads(gold)
-    if "inputs" in tests and "outputs" in tests:
-        cases = [TestCase(i, o) for i, o in zip(tests["inputs"], tests["outputs"], strict=True)]
-        result = run_tests(code, cases, mode="stdin")
-    elif "functional" in tests:
-        result = run_program(code + "\n" + tests["functional"])
-    else:
-        raise GraderUnavailable(f"code reward: unsupported ground-truth keys {sorted(tests)} (pytest/solution_file)")
-    if result.verdict == "sandbox_error":
-        return Verdict(0.0, "error", code, f"sandbox error: {result.cause}")
-    if result.ok:
-        return Verdict(1.0, "correct", code, f"passed {result.passed}/{result.total} tests")
-    return Verdict(0.0, "incorrect", code, f"{result.verdict}: {result.cause}")
+    tests, asserts = code_tests(gold)
+    limits = limits or DEFAULT_LIMITS
+    if asserts is None:
+        return grade_code(completion, tests, truncated=truncated, limits=limits).verdict
+
+    def run_with_asserts(code: str, cases: list, *, limits: Any, **_: Any):
+        return run_program(code + "\n" + asserts, limits=limits)
+
+    return grade_code(completion, tests, truncated=truncated, limits=limits, run=run_with_asserts).verdict
 
 
 # --- TRL reward callables ------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from training.grpo import check_rewards
-from training.rewards import GraderUnavailable, extract_code, resolve_rewards
+from training.rewards import GraderUnavailable, resolve_rewards
 
 EOS = 2
 GOOD = "<think>\n47 + 38 = 85\n</think>\n<answer>\n\\boxed{85}\n</answer>"
@@ -57,12 +57,17 @@ def test_code_reward_runs_the_program_in_the_sandbox():
     (code,) = resolve_rewards(["code"], [EOS])
     add = "<think>sum</think>\n```python\na, b = map(int, input().split())\nprint(a + b)\n```"
     sub = add.replace("a + b", "a - b")
-    stdin_tests = json.dumps({"inputs": ["1 2\n", "5 5\n"], "outputs": ["3\n", "10\n"]})
-    functional = json.dumps({"functional": "assert f(2) == 4"})
-    got = code(completions=[add, sub, "<think>no code</think> sorry", "```python\ndef f(x):\n    return 2 * x\n```"],
-               answer=[stdin_tests, stdin_tests, stdin_tests, functional], domain=["code"] * 4)
-    assert got == [1.0, 0.0, 0.0, 1.0]
-    assert extract_code("<think>```python\nx=1\n```</think>no code") is None  # code in the reasoning does not count
+    double = "```python\ndef f(x):\n    return 2 * x\n```"
+    guru_stdin = json.dumps({"inputs": ["1 2\n", "5 5\n"], "outputs": ["3\n", "10\n"]})
+    own = json.dumps({"cases": [["1 2\n", "3\n"]], "mode": "stdin", "fn_name": None})
+    guru_asserts = json.dumps({"functional": "assert f(2) == 4"})
+    completions = [add, sub, "<think>no code</think> sorry", add, double, double.replace("2 * x", "x")]
+    answers = [guru_stdin, guru_stdin, guru_stdin, own, guru_asserts, guru_asserts]
+    verdicts = code.verdicts(completions, answers, ["code"] * 6)
+    assert [v.status for v in verdicts] == ["correct", "incorrect", "no_answer", "correct", "correct", "incorrect"]
+    assert code(completions=completions, answer=answers, domain=["code"] * 6) == [1.0, 0, 0, 1.0, 1.0, 0]
+    with pytest.raises(GraderUnavailable, match="pytest"):
+        code(completions=[add], answer=[json.dumps({"pytest": "x"})], domain=["code"])
 
 
 def test_rewards_without_a_grader_resolve_but_stop_training():
