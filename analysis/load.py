@@ -179,14 +179,26 @@ def system_id(metadata: dict[str, Any]) -> str:
     return str(value) if value else DEFAULT_SYSTEM
 
 
+# scorers systems/ add beside a suite's own (per-call accounting, equal-budget baselines): never the accuracy
+AUXILIARY_SCORERS = ("accounting_scorer", "equal_budget_scorer")
+ACCOUNTING_STORE_KEY = "Accounting:calls"  # systems/accounting.py: one record per call, with its role
+
+
+def _grading_score(sample: Any) -> Any:
+    """The suite's scorer: the first one (the task's order) that is not an auxiliary scorer of a system."""
+    names = [n for n in sample.scores if n not in AUXILIARY_SCORERS]
+    if not names:
+        raise ValueError(f"sample {sample.id} epoch {sample.epoch}: no grading score among {list(sample.scores)}")
+    return sample.scores[names[0]]
+
+
 def _score_of(sample: Any) -> tuple[float, str]:
     """(accuracy, status) of one sample from its score (the grading verdict in suites/grading/scorers.py)."""
     from inspect_ai.scorer import value_to_float
 
     if sample.error is not None or not sample.scores:
         return 0.0, "error"
-    name = sorted(sample.scores)[0]
-    score = sample.scores[name]
+    score = _grading_score(sample)
     value = score.value
     status = (score.metadata or {}).get("status")
     if isinstance(value, dict):
@@ -201,12 +213,31 @@ def _score_of(sample: Any) -> tuple[float, str]:
     return accuracy, status
 
 
+def _role_from_accounting(records: list[dict[str, Any]], used: set[int], event: Any) -> str | None:
+    """The role systems/accounting.py recorded for this call (a planner bound to the model under test has no
+    inspect role on its event). Matched on model, output tokens and the provider's time (rounded to 1e-4 s)."""
+    usage = event.output.usage
+    for i, record in enumerate(records):
+        if i in used or record.get("model") != str(event.model):
+            continue
+        if usage is not None and record.get("output_tokens") != usage.output_tokens:
+            continue
+        if event.output.time is not None and abs(float(record.get("provider_time_s") or 0) - event.output.time) > 1e-3:
+            continue
+        used.add(i)
+        return record.get("role")
+    return None
+
+
 def _calls_of(sample: Any) -> tuple[Call, ...]:
+    records = list((sample.store or {}).get(ACCOUNTING_STORE_KEY) or [])
+    used: set[int] = set()
     calls = []
     for event in sample.events:
         if getattr(event, "event", None) != "model" or event.output is None:
             continue
-        role = event.role if event.role in HELPER_ROLES else (event.role or "solver")
+        role = _role_from_accounting(records, used, event) if records else None
+        role = role or (event.role if event.role in HELPER_ROLES else "solver")
         usage = event.output.usage
         meta = event.output.metadata or {}
         calls.append(
@@ -272,9 +303,8 @@ def read_run(path: Path, root: Path) -> Run:
 
 
 def find_logs(logs_dir: Path) -> list[Path]:
-    return sorted(
-        p for p in logs_dir.rglob("*") if p.is_file() and p.suffix in (".eval", ".json") and p.name != "logs.json"
-    )
+    """inspect's .eval logs (eval_set also writes logs.json / eval-set.json manifests there: not logs)."""
+    return sorted(p for p in logs_dir.rglob("*.eval") if p.is_file())
 
 
 def load_runs(logs_dir: Path | str, root: Path | str | None = None) -> list[Run]:

@@ -1,0 +1,88 @@
+"""Every number in the generated tables traces to a log: re-derive the cells of results/tables/runs.csv (and the
+Table 1/2 and leaderboard cells built from them) from the logs by a different path, inspect's own metrics
+(log.results, computed by inspect at eval time) and inspect_ai.analysis.samples_df.
+
+    pytest tests/analysis/test_trace.py
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from analysis.stats import t_quantile
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "results"
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as f:
+        return list(csv.DictReader(line for line in f if not line.startswith("#")))
+
+
+RUNS = read_csv(RESULTS / "tables" / "runs.csv")
+
+
+def test_there_are_runs_to_trace():
+    assert RUNS, "results/tables/runs.csv lists no runs: commit real logs under results/logs/committed"
+
+
+@pytest.mark.parametrize("row", RUNS, ids=[f"{r['model']}/{r['system']}/{r['suite']}" for r in RUNS])
+def test_run_cells_rederived_from_the_log(row):
+    from inspect_ai.analysis import samples_df
+    from inspect_ai.log import read_eval_log
+
+    path = RESULTS / row["log"]
+    log = read_eval_log(str(path), header_only=True)
+    assert log.eval.eval_id == row["eval_id"]
+    assert log.eval.config.epochs == int(row["epochs"])
+    scores = {s.name: s for s in log.results.scores}
+    # inspect reduced epochs per problem (Epochs mean) and computed accuracy and stderr over problems itself
+    assert float(row["accuracy"]) == pytest.approx(scores["accuracy"].metrics["accuracy"].value, abs=1e-6)
+    assert float(row["se"]) == pytest.approx(scores["accuracy"].metrics["stderr"].value, abs=1e-6)
+    for status in ("no_answer", "truncated", "error"):
+        if status in scores:
+            assert float(row[f"rate_{status}"]) == pytest.approx(scores[status].metrics["mean"].value, abs=1e-6)
+
+    df = samples_df(str(path), quiet=True)
+    assert df["id"].nunique() == int(row["n_problems"])
+    assert len(df) == int(row["n_samples"])
+    # the grading scorer's column: a JSON dict with "accuracy" (systems add accounting/equal-budget scorers beside it)
+    score_column = next(c for c in df.columns if c.startswith("score_") and '"accuracy"' in str(df[c].iloc[0]))
+    accuracy = df[score_column].map(lambda v: json.loads(v)["accuracy"])
+    assert float(row["accuracy"]) == pytest.approx(accuracy.mean(), abs=1e-6)
+    all_tokens = df["model_usage"].map(lambda v: sum(u["output_tokens"] for u in json.loads(v).values()))
+    assert float(row["mean_tokens_all_calls"]) == pytest.approx(all_tokens.mean(), abs=1e-6)
+    assert float(row["latency_mean_s"]) == pytest.approx(df["total_time"].mean(), abs=1e-6)
+
+    # the interval: mean +- t(0.975, n-1) * SE, clipped to [0, 1]
+    n, mean, se = int(row["n_problems"]), float(row["accuracy"]), float(row["se"])
+    half = t_quantile(0.975, n - 1) * se
+    assert float(row["ci_low"]) == pytest.approx(max(0.0, mean - half), abs=1e-6)
+    assert float(row["ci_high"]) == pytest.approx(min(1.0, mean + half), abs=1e-6)
+
+
+def test_paper_tables_and_leaderboard_cells_come_from_the_runs():
+    by_key = {(r["model"], r["system"], r["suite"]): r for r in RUNS}
+    checked = 0
+    for name in ("table1_main.csv", "table2_ablation.csv"):
+        for cell in read_csv(RESULTS / "tables" / name):
+            key = (cell["model"], cell["system"], cell["benchmark"])
+            if cell["source"] != "ours" or cell["status"] != "run" or key not in by_key:
+                continue
+            run = by_key[key]
+            assert float(cell["value_pct"]) == pytest.approx(100 * float(run["accuracy"]), abs=1e-4)
+            assert float(cell["ci_low_pct"]) == pytest.approx(100 * float(run["ci_low"]), abs=1e-4)
+            assert float(cell["ci_high_pct"]) == pytest.approx(100 * float(run["ci_high"]), abs=1e-4)
+            assert cell["log"] == run["log"]
+            checked += 1
+    assert checked >= len({k for k in by_key if k[2] in ("aime2024", "aime2025")})
+    page = (RESULTS / "leaderboard.html").read_text(encoding="utf-8")
+    sorts = set(re.findall(r'data-sort="([0-9.]+)"', page))
+    for run in RUNS:
+        assert f"{float(run['accuracy']):.6f}" in sorts, run["log"]
