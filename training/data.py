@@ -24,9 +24,11 @@ files are committed and checked against their sha256.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,61 +107,69 @@ def _read_jsonl(path: Path, expect_sha256: str | None) -> list[dict[str, Any]]:
     return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
 
 
-def _read_mirror(src: Source, root: Path, files: tuple[str, ...], limit: int | None) -> list[dict[str, Any]]:
-    folder = root / "training" / src.repo.split("/")[-1] / src.revision
+def _read_mirror(src: Source, root: Path, revision: str, files: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    folder = root / "training" / src.repo.split("/")[-1] / revision
     if not folder.is_dir():
         raise DataError(
-            f"{src.name}: {src.repo}@{src.revision} is not in the offline mirror (expected folder {folder}); "
+            f"{src.name}: {src.repo}@{revision} is not in the offline mirror (expected folder {folder}); "
             f"unset K2BENCH_DATA_DIR to load it from the hub"
         )
     paths = [folder / f for f in files] if files else sorted(p for p in folder.rglob("*") if p.suffix in (".jsonl", ".parquet"))
-    rows: list[dict[str, Any]] = []
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise DataError(f"{src.name}: mirror file(s) missing: {missing}")
     for path in paths:
-        if not path.is_file():
-            raise DataError(f"{src.name}: mirror file {path} is missing")
         if path.suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            rows.extend(pq.read_table(path).to_pylist())
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
+                yield from batch.to_pylist()
         else:
-            rows.extend(_read_jsonl(path, None))
-        if limit is not None and len(rows) >= limit:
-            return rows[:limit]
-    return rows
+            with path.open(encoding="utf-8") as f:
+                yield from (json.loads(line) for line in f if line.strip())
 
 
-def _read_hub(src: Source, revision: str, files: tuple[str, ...], limit: int | None) -> list[dict[str, Any]]:
+def _read_hub(src: Source, revision: str, files: tuple[str, ...]) -> Iterator[dict[str, Any]]:
     import datasets  # heavy; only when the hub is used
 
+    where = f"{src.repo}@{revision}"
+    hint = f"Offline? Set K2BENCH_DATA_DIR to a mirror holding training/{src.repo.split('/')[-1]}/{revision}/"
     try:
         # streaming, as K2-Think-SFT's get_am_dataset.py does: AM-Thinking's subsets have differing schemas
-        stream = datasets.load_dataset(src.repo, split="train", revision=revision, streaming=True,
-                                       data_files=list(files) or None)
-        rows = [dict(r) for r in (stream.take(limit) if limit else stream)]
+        stream = iter(datasets.load_dataset(src.repo, split="train", revision=revision, streaming=True,
+                                            data_files=list(files) or None))
+        first = next(stream)
     except Exception as err:  # network/auth: say what was tried and how to go offline
-        raise DataError(
-            f"{src.name}: could not load hub dataset {src.repo}@{revision}: {err}. Offline? Set K2BENCH_DATA_DIR to "
-            f"a mirror holding training/{src.repo.split('/')[-1]}/{revision}/"
-        ) from err
-    return rows
+        raise DataError(f"{src.name}: could not load hub dataset {where}: {err}. {hint}") from err
+    yield dict(first)
+    yield from (dict(r) for r in stream)
 
 
-def load_rows(name: str, *, files: list[str] | None = None, limit: int | None = None,
-              revision: str | None = None) -> list[dict[str, Any]]:
-    """A training set's rows in their source schema (synthetic file, offline mirror or pinned hub revision)."""
+def iter_rows(name: str, *, files: list[str] | None = None, limit: int | None = None,
+              revision: str | None = None) -> Iterator[dict[str, Any]]:
+    """A training set's rows in their source schema, streamed (synthetic file, offline mirror or pinned hub revision).
+
+    Checks (source, revision, files, mirror folder) happen on the first `next()`.
+    """
     src = source(name)
     if src.local is not None:
-        rows = _read_jsonl(DATA_DIR / src.local, src.sha256)
-        return rows[:limit] if limit else rows
-    revision = revision or src.revision
-    if revision is None or not REVISION_PATTERN.match(revision):
-        raise DataError(f"{name}: revision {revision!r} is not a commit sha; a branch would make runs incomparable")
-    chosen = tuple(files) if files else src.files
-    unknown = sorted(set(chosen) - set(src.files)) if src.files else []
-    if unknown:
-        raise DataError(f"{name}: unknown files {unknown}; declared: {list(src.files)}")
-    root = data_dir()
-    return _read_mirror(src, root, chosen, limit) if root is not None else _read_hub(src, revision, chosen, limit)
+        rows: Iterable[dict[str, Any]] = _read_jsonl(DATA_DIR / src.local, src.sha256)
+    else:
+        revision = revision or src.revision
+        if revision is None or not REVISION_PATTERN.match(revision):
+            raise DataError(f"{name}: revision {revision!r} is not a commit sha; a branch would make runs incomparable")
+        chosen = tuple(files) if files else src.files
+        unknown = sorted(set(chosen) - set(src.files)) if src.files else []
+        if unknown:
+            raise DataError(f"{name}: unknown files {unknown}; declared: {list(src.files)}")
+        root = data_dir()
+        rows = _read_mirror(src, root, revision, chosen) if root is not None else _read_hub(src, revision, chosen)
+    yield from itertools.islice(rows, limit)
+
+
+def load_rows(name: str, **kwargs: Any) -> list[dict[str, Any]]:
+    """`iter_rows` as a list (small sets and tests)."""
+    return list(iter_rows(name, **kwargs))
 
 
 # --- converters into the trainers' formats --------------------------------------------------------------
@@ -212,40 +222,50 @@ def guru_to_prompt(row: dict[str, Any], prompt_name: str) -> dict[str, Any]:
     }
 
 
-def sft_dataset(name: str, *, system_prompt_name: str = "am-thinking", limit: int | None = None,
-                revision: str | None = None):
-    """A datasets.Dataset of `messages` for SFTTrainer."""
+def _converted(name: str, convert: str, prompt_name: str, files: list[str] | None, limit: int | None,
+               revision: str | None, content_key: str) -> Iterator[dict[str, Any]]:
+    """Generator behind Dataset.from_generator; `content_key` (pinned revision or sha256) keys its disk cache."""
+    fn = am_to_messages if convert == "sft" else guru_to_prompt
+    for row in iter_rows(name, files=files, limit=limit, revision=revision):
+        yield fn(row, prompt_name)
+
+
+def _dataset(name: str, stage: str, schema: str, prompt_name: str, files: list[str] | None, limit: int | None,
+             revision: str | None):
     import datasets
 
-    if source(name).schema != "am-thinking":
-        raise DataError(f"{name} is an RL prompt set; SFT needs conversations")
-    rows = load_rows(name, limit=limit, revision=revision)
-    return datasets.Dataset.from_list([am_to_messages(r, system_prompt_name) for r in rows])
+    src = source(name)
+    if src.schema != schema:
+        raise DataError(f"{name} has the {src.schema} schema; {stage} needs {schema} rows")
+    # fail fast (missing mirror folder, unpinned revision) before datasets starts its generator machinery
+    next(iter_rows(name, files=files, limit=1, revision=revision))
+    kwargs = {"name": name, "convert": stage, "prompt_name": prompt_name, "files": files, "limit": limit,
+              "revision": revision, "content_key": src.sha256 or revision or src.revision}
+    # written to an Arrow cache file row by row: AM-Thinking's ~1.9M conversations never sit in a Python list
+    return datasets.Dataset.from_generator(_converted, gen_kwargs=kwargs)
+
+
+def sft_dataset(name: str, *, system_prompt_name: str = "am-thinking", limit: int | None = None,
+                revision: str | None = None, files: list[str] | None = None):
+    """A datasets.Dataset of `messages` for SFTTrainer."""
+    return _dataset(name, "sft", "am-thinking", system_prompt_name, files, limit, revision)
 
 
 def rl_dataset(name: str, *, system_prompt_name: str = "k2think", files: list[str] | None = None,
                limit: int | None = None, revision: str | None = None):
     """A datasets.Dataset of `prompt`, `answer`, `domain`, `data_source` for GRPOTrainer."""
-    import datasets
-
-    if source(name).schema != "guru":
-        raise DataError(f"{name} is an SFT conversation set; GRPO needs prompts with ground truth")
-    rows = load_rows(name, files=files, limit=limit, revision=revision)
-    return datasets.Dataset.from_list([guru_to_prompt(r, system_prompt_name) for r in rows])
+    return _dataset(name, "grpo", "guru", system_prompt_name, files, limit, revision)
 
 
-def problem_texts(name: str, rows: list[dict[str, Any]] | None = None) -> list[tuple[str, str]]:
-    """(row id, text) pairs for decontamination: the user turns of every row (prompts, not responses)."""
+def problem_texts(name: str, rows: Iterable[dict[str, Any]] | None = None) -> Iterator[tuple[str, str]]:
+    """(row id, text) pairs for decontamination, streamed: the user turns of every row (prompts, not responses)."""
     src = source(name)
-    rows = load_rows(name) if rows is None else rows
-    out = []
-    for i, row in enumerate(rows):
+    for i, row in enumerate(iter_rows(name) if rows is None else rows):
         if src.schema == "am-thinking":
             text = "\n".join(t["value"] for t in row["conversations"] if ROLES.get(t["from"]) == "user")
         else:
             text = "\n".join(t["content"] for t in row["prompt"] if t["role"] == "user")
-        out.append((f"{name}-{i}", text))
-    return out
+        yield f"{name}-{i}", text
 
 
 def heldout_records() -> list[dict[str, Any]]:

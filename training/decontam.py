@@ -78,27 +78,42 @@ class BenchmarkIndex:
         for gram in self.boilerplate:
             del grams[gram]
 
+    def start(self, training_set: str) -> Overlap:
+        return Overlap(training_set, self.name, 0, len(self.problems))
+
+    def check(self, row_id: str, toks: list[str], joined: str, first: dict[str, str], full: set[str]) -> None:
+        """Record the problems one training row hits: `first` problem id -> first row, `full` whole-problem ids."""
+        candidates: set[str] = set()
+        for size, grams in self.index.items():
+            for gram in _grams(toks, size):
+                candidates |= grams.get(gram, set())
+        for pid in candidates:
+            first.setdefault(pid, row_id)
+            if self.joined[pid] in joined:
+                full.add(pid)
+
     def scan(self, training_set: str, rows: Iterable[tuple[str, str]]) -> Overlap:
-        hits: dict[str, str] = {}
-        full: set[str] = set()
-        n_train = 0
-        for row_id, text in rows:
-            n_train += 1
-            toks = tokens(text)
-            candidates: set[str] = set()
-            for size, grams in self.index.items():
-                for gram in _grams(toks, size):
-                    candidates |= grams.get(gram, set())
-            if not candidates:
-                continue
-            joined = " " + " ".join(toks) + " "
-            for pid in candidates:
-                hits.setdefault(pid, row_id)
-                if self.joined[pid] in joined:
-                    full.add(pid)
-        ids = sorted(hits)
-        return Overlap(training_set, self.name, n_train, len(self.problems), len(hits), len(full), ids,
-                       [(pid, hits[pid]) for pid in ids[:SHOW_IDS]])
+        (overlap,) = scan_all([self], training_set, rows)
+        return overlap
+
+
+def scan_all(indexes: list[BenchmarkIndex], training_set: str, rows: Iterable[tuple[str, str]]) -> list[Overlap]:
+    """One pass over a training set (it may be a 1.9M-row stream) against every benchmark index."""
+    overlaps = [ix.start(training_set) for ix in indexes]
+    firsts: list[dict[str, str]] = [{} for _ in indexes]
+    fulls: list[set[str]] = [set() for _ in indexes]
+    n_train = 0
+    for row_id, text in rows:
+        n_train += 1
+        toks = tokens(text)
+        joined = " " + " ".join(toks) + " "
+        for ix, first, full in zip(indexes, firsts, fulls, strict=True):
+            ix.check(row_id, toks, joined, first, full)
+    for overlap, first, full in zip(overlaps, firsts, fulls, strict=True):
+        ids = sorted(first)
+        overlap.n_train, overlap.ngram_hits, overlap.full_hits = n_train, len(ids), len(full)
+        overlap.hit_ids, overlap.examples = ids, [(pid, first[pid]) for pid in ids[:SHOW_IDS]]
+    return overlaps
 
 
 def _gpqa_questions() -> list[tuple[str, str]]:
@@ -135,31 +150,32 @@ def benchmark_problems() -> dict[str, list[tuple[str, str]] | str]:
     return out
 
 
-def training_sets() -> dict[str, list[tuple[str, str]] | str]:
-    from suites._data import DataError
+def training_sets() -> dict[str, Iterable[tuple[str, str]]]:
     from training.data import SOURCES, problem_texts
 
-    out: dict[str, list[tuple[str, str]] | str] = {}
-    for name in SOURCES:
-        try:
-            out[name] = problem_texts(name)
-        except DataError as err:
-            out[name] = f"NOT CHECKED: {err}"
-    return out
+    return {name: problem_texts(name) for name in SOURCES}  # streams; a set that cannot load fails when read
 
 
-def report(training: dict[str, list[tuple[str, str]] | str], benchmarks: dict[str, list[tuple[str, str]] | str],
+def report(training: dict[str, Iterable[tuple[str, str]] | str], benchmarks: dict[str, list[tuple[str, str]] | str],
            n: int = NGRAM) -> list[Overlap]:
+    from suites._data import DataError
+
+    indexes = [BenchmarkIndex(b, p, n) for b, p in benchmarks.items() if not isinstance(p, str)]
     rows = []
-    indexes = {b: BenchmarkIndex(b, p, n) for b, p in benchmarks.items() if not isinstance(p, str)}
     for t_name, t_rows in training.items():
+        why = t_rows if isinstance(t_rows, str) else None
+        found: dict[str, Overlap] = {}
+        if why is None:
+            try:
+                found = {o.benchmark: o for o in scan_all(indexes, t_name, t_rows)}
+            except DataError as err:
+                why = f"NOT CHECKED: {err}"
         for b_name, problems in benchmarks.items():
-            if isinstance(t_rows, str) or isinstance(problems, str):
-                why = t_rows if isinstance(t_rows, str) else problems
+            if b_name in found:
+                rows.append(found[b_name])
+            else:
                 n_b = 0 if isinstance(problems, str) else len(problems)
-                rows.append(Overlap(t_name, b_name, 0 if isinstance(t_rows, str) else len(t_rows), n_b, status=why))
-                continue
-            rows.append(indexes[b_name].scan(t_name, t_rows))
+                rows.append(Overlap(t_name, b_name, 0, n_b, status=why or problems))
     return rows
 
 

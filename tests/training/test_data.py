@@ -77,7 +77,7 @@ def test_offline_mirror_rule(tmp_path, monkeypatch):
     pq.write_table(pa.Table.from_pylist(rows), folder / "math__combined_54.4k.parquet")
     ds = data.rl_dataset("guru", files=["train/math__combined_54.4k.parquet"], system_prompt_name="none")
     assert ds["answer"] == ["1", "2", "3"] and set(ds["domain"]) == {"math"}
-    with pytest.raises(DataError, match="mirror file .* is missing"):
+    with pytest.raises(DataError, match=r"mirror file\(s\) missing: .*codegen__taco"):
         load_rows("guru", files=["train/codegen__taco_8.8k.parquet"])
     with pytest.raises(DataError, match="unknown files"):
         load_rows("guru", files=["train/mine.jsonl"])

@@ -20,7 +20,7 @@ def aime():
 def test_planted_overlap_is_found(aime):
     (pid_a, text_a), (pid_b, text_b) = aime[3], aime[17]
     slice_b = " ".join(text_b.split()[5:18])  # 13 words from the middle of another problem
-    training = problem_texts("arith-grpo")[:300] + [
+    training = list(problem_texts("arith-grpo"))[:300] + [
         ("planted-full", "Solve this, then explain.\n" + text_a.upper() + "\nPlease reason step by step."),
         ("planted-slice", "Unrelated preamble. " + slice_b + " unrelated ending."),
     ]
@@ -31,12 +31,14 @@ def test_planted_overlap_is_found(aime):
 
 
 def test_clean_sets_are_clean_and_missing_sets_are_reported(aime, tmp_path):
-    training = {"arith-grpo": problem_texts("arith-grpo"), "guru": "NOT CHECKED: not in the offline mirror"}
+    training = {"arith-grpo": problem_texts("arith-grpo"), "guru": "NOT CHECKED: not in the offline mirror",
+                "am-thinking": problem_texts("am-thinking")}  # a stream that fails when read: not in the mirror
     benchmarks = {"aime2024": aime, "broken": "NOT CHECKED: no text field"}
     rows = decontam.report(training, benchmarks)
     clean = next(r for r in rows if r.training_set == "arith-grpo" and r.benchmark == "aime2024")
     assert (clean.n_train, clean.n_benchmark, clean.ngram_hits, clean.full_hits) == (2000, 30, 0, 0)
-    assert sum(r.status.startswith("NOT CHECKED") for r in rows) == 3
+    assert sum(r.status.startswith("NOT CHECKED") for r in rows) == 5
+    assert all("is not in the offline mirror" in r.status for r in rows if r.training_set == "am-thinking")
     md, csv = decontam.write(rows, tmp_path)
     assert "| arith-grpo (syn) | aime2024 | 2000 | 30 | 0 | 0 |  | checked |" in md.read_text()
     assert "] not in the offline mirror" in md.read_text()
