@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import sys
 
-PARSE_TIMEOUT_S = 5
-VERIFY_TIMEOUT_S = 5
+# Math-Verify's limits are wall-clock (signal.alarm): generous enough that a loaded 2-core machine does not turn
+# a slow parse of a long gold into "could not parse" (seen at load 16 with 5 s), tight enough to stop a runaway.
+PARSE_TIMEOUT_S = 20
+VERIFY_TIMEOUT_S = 20
 
 
 def check(gold: str, pred: str) -> dict[str, object]:
