@@ -170,7 +170,7 @@ def _model_root_url() -> str | None:
 
 
 @solver
-def serving_counters(phase: str) -> Solver:
+def serving_counters(phase: str, root_url: str | None = None) -> Solver:
     """Snapshot the server's /metrics counters at the start ('before') and end ('after') of a sample.
 
     The delta (draft/accepted tokens -> acceptance rate, generated tokens) is exact when the sample had the
@@ -187,7 +187,8 @@ def serving_counters(phase: str) -> Solver:
         from systems.serve import serving_counters as scrape
 
         record = store_as(ServingCounters)
-        root = record.root_url or _model_root_url()
+        # the runner passes the server's URL: a provider may only learn its base_url at the first request
+        root = root_url or record.root_url or _model_root_url()
         if root is None:
             record.note = "the model has no base URL (not an HTTP server): no serving counters"
             return state
@@ -208,13 +209,13 @@ def serving_counters(phase: str) -> Solver:
 # --- composition ------------------------------------------------------------------------------------------
 
 
-def build_solver(system: SystemConfig) -> list[Solver]:
+def build_solver(system: SystemConfig, serving_root_url: str | None = None) -> list[Solver]:
     from systems.best_of_n import best_of_n
     from systems.plan import plan
 
     steps: list[Solver] = []
     if system.serving:
-        steps.append(serving_counters("before"))
+        steps.append(serving_counters("before", serving_root_url))
     if system.best_of_n is not None:
         steps.append(best_of_n(**system.best_of_n, plan=system.plan))
     elif system.plan is not None:
@@ -222,7 +223,7 @@ def build_solver(system: SystemConfig) -> list[Solver]:
     else:
         steps.append(single_generate())
     if system.serving:
-        steps.append(serving_counters("after"))
+        steps.append(serving_counters("after", serving_root_url))
     return steps
 
 
@@ -232,7 +233,9 @@ def is_answer_graded(scorer: Any) -> bool:
     return getattr(scorer, "__qualname__", "").startswith("math_scorer.")
 
 
-def apply_system(task: Task, system: SystemConfig, metadata: dict[str, Any] | None = None) -> Task:
+def apply_system(
+    task: Task, system: SystemConfig, metadata: dict[str, Any] | None = None, serving_root_url: str | None = None
+) -> Task:
     """Replace the suite's solver with the system's; keep its scorers, add accounting (+ equal-budget)."""
     from systems.best_of_n import equal_budget_scorer
 
@@ -247,7 +250,7 @@ def apply_system(task: Task, system: SystemConfig, metadata: dict[str, Any] | No
     suite_task = task.name
     return task_with(
         task,
-        solver=build_solver(system),
+        solver=build_solver(system, serving_root_url),
         scorer=[*suite_scorers, *extra],
         name=f"{suite_task}{TASK_NAME_SEPARATOR}{system.id}",
         metadata={**(task.metadata or {}), "suite_task": suite_task, **system.identity(), **notes, **(metadata or {})},

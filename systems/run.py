@@ -13,7 +13,7 @@ Serving overlays (systems/speculative.yaml) run as their own group: with `--serv
 serve: block starts a vLLM server with the overlay, runs the group, and stops it (one server at a time); a
 `vllm/` model without a base_url gets the overlay as inspect model args (inspect starts the server). The
 server's /metrics counters around the group (acceptance rate, generated tokens, tok/s) are added to each
-log's eval metadata as `serving_metrics`.
+log's metadata as `serving_metrics` (an inspect log edit: read `log.metadata`).
 
 Roles: `--model-role planner=models/vllm_cpu_smollm2.yaml` (a model config) or `planner=openai/gpt-4o` (an
 inspect spec); `judge` defaults to the planner, the planner to the model under test.
@@ -168,7 +168,15 @@ def serving(
             started_by="external",
             warning="external endpoint: the overlay is assumed to be configured there; counters tell",
         )
-    yield model_config, (root_url_of(base_url) if base_url and base_url.startswith("http") else None), facts
+    # a vLLM server's /metrics is read when it is ours to read: a local endpoint, or one the overlay targets
+    readable = base_url and base_url.startswith("http") and (overlay or is_local(base_url))
+    yield model_config, (root_url_of(base_url) if readable else None), facts
+
+
+def is_local(url: str) -> bool:
+    from urllib.parse import urlparse
+
+    return urlparse(url).hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def read_counters(root_url: str | None) -> dict[str, float] | None:
@@ -219,7 +227,7 @@ def annotate_logs(logs: list[Any], metrics: dict[str, Any], skip_locations: set[
         if log.status != "success" or not log.location or log.location in skip_locations:
             continue
         full = read_eval_log(log.location)
-        if (full.eval.metadata or {}).get("serving_metrics") is not None:
+        if (full.metadata or {}).get("serving_metrics") is not None:
             continue
         edited = edit_eval_log(
             full,
@@ -313,25 +321,24 @@ def run(argv: list[str] | None = None) -> int:
     all_ok = True
     with log_dir_lock(log_dir):
         for overlay, group in serving_groups(systems):
-            tasks, epochs_on_eval = [], None
+            built, epochs_on_eval = [], None
             for factory in factories:
                 for system in group:
                     task, applied = make_task(factory, epochs)
                     if epochs is not None and not applied:
                         epochs_on_eval = epochs
-                    tasks.append(
-                        apply_system(task, system, metadata={**model_config.identity(), "k2bench_run": run_identity})
-                    )
+                    built.append((task, system))
+            temperature = effective_temperature(generate, [task for task, _ in built])
             warnings: list[str] = []
-            for system in group:
-                warnings += check_serving(
-                    system, model_config, effective_temperature(generate, tasks), args.allow_known_broken
-                )
+            for system in group:  # refuses (raises) before any server starts or any request is sent
+                warnings += check_serving(system, model_config, temperature, args.allow_known_broken)
             for warning in warnings:
                 logger.warning("KNOWN BROKEN: %s", warning)
             with serving(model_config, overlay, args.serve) as (cfg, root_url, facts):
                 if warnings:
                     facts["known_broken"] = warnings
+                identity = {**model_config.identity(), "k2bench_run": run_identity}
+                tasks = [apply_system(task, system, identity, serving_root_url=root_url) for task, system in built]
                 finished_before = finished_logs(log_dir)
                 before, started = read_counters(root_url), time.monotonic()
                 ok, logs = eval_set(

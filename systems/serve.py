@@ -237,25 +237,32 @@ def counter_delta(before: dict[str, float], after: dict[str, float]) -> dict[str
     return delta
 
 
-def server_for(model_config: Any, overlay: dict[str, Any] | None = None, port: int | None = None) -> VLLMServer:
-    """A VLLMServer for a model config's `serve:` block, with a serving overlay's vLLM settings merged in."""
+def server_for(
+    model_config: Any,
+    overlay: dict[str, Any] | None = None,
+    port: int | None = None,
+    args: dict[str, Any] | None = None,
+) -> VLLMServer:
+    """A VLLMServer for a model config's `serve:` block, with a serving overlay's vLLM settings merged in
+    (and `args`, e.g. {"dtype": "float32"}, over both)."""
     serve = dict(model_config.serve or {})
     if not serve:
         raise ServerError(f"model config {model_config.id} has no serve: block; it names an external endpoint")
     engine = serve.get("engine", "vllm")
     if engine not in ("vllm", "vllm-cpu"):
         raise ServerError(f"serve.engine {engine!r} is not supported (vllm, vllm-cpu)")
-    args = dict(serve.get("args", {}))
+    server_args = dict(serve.get("args", {}))
     speculative = None
     if overlay:
-        args.update(overlay.get("args", {}))
+        server_args.update(overlay.get("args", {}))
         speculative = overlay.get("speculative_config")
+    server_args.update(args or {})
     port = port or serve.get("port") or _port_of(model_config.base_url)
     return VLLMServer(
         model_dir=str(serve["model_dir"]),
         port=int(port),
         served_model_names=list(serve.get("served_model_names") or [model_config.model.split("/", 1)[1]]),
-        args=args,
+        args=server_args,
         env={k: str(v) for k, v in serve.get("env", {}).items()},
         speculative_config=speculative,
         python=serve.get("python"),

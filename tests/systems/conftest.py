@@ -6,7 +6,8 @@ The vLLM server (scripts/setup_vllm.sh builds .venv-vllm) is the embedded SmolLM
 OpenAI-compatible API (models/vllm_cpu_smollm2.yaml): it stands in for Cerebras and for the planner/judge.
 `vllm` hands out a server by kind ("plain" or the "speculative" overlay); asking for the other kind stops the
 running one first, so a session starts at most one plain and one n-gram server (~1.5 min each on 2 cores).
-Tests in test_vllm_server.py are ordered so the plain server is used first.
+Tests in test_vllm_server.py are ordered so the plain server is used first. Both run in float32, the dtype
+of systems/speculative.py's equivalence check (bf16 rounding flips greedy near-ties between the two).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class ServerPool:
     def get(self, kind: str):  # noqa: ANN201 (systems.serve.VLLMServer)
         from systems.compose import load_system
         from systems.serve import ServerError, server_for, vllm_python
+        from systems.speculative import CHECK_DTYPE
 
         if self.kind == kind and self.server is not None:
             return self.server
@@ -55,7 +57,7 @@ class ServerPool:
         except ServerError as err:
             pytest.fail(f"{err} (CI: scripts/setup_vllm.sh before the tests)")
         overlay = load_system(kind).serving if kind != "plain" else None
-        server = server_for(self.config, overlay, port=TEST_PORT)
+        server = server_for(self.config, overlay, port=TEST_PORT, args={"dtype": CHECK_DTYPE})
         server.start()
         self.server, self.kind = server, kind
         self.starts[kind] = server.started_s or 0.0

@@ -221,3 +221,22 @@ def test_malformed_planner_and_judge_replies(
     assert sample.metadata["k2bench_best_of_n"]["judge_errors"] == 2
     assert sample.scores["accounting_scorer"].value["non_ok_calls"] == sum(c["status"] != "ok" for c in calls) >= 5
     check_best_of_n(sample)
+
+
+def test_greedy_divergence_is_located_and_classified() -> None:
+    """systems/speculative.py's diagnosis of a greedy mismatch: where it parts and how far apart the tokens are."""
+    from models.embedded import prepare_smollm2
+    from systems.speculative import NEAR_TIE_NATS, PlainScorer
+
+    scorer = PlainScorer(str(prepare_smollm2()))
+    prompt = "What is 12 + 7? Answer with a number."
+    plain, corrupt = "12 + 7 = 19", "12 + 7 = zebra"
+    where = scorer.divergence(prompt, plain, corrupt)
+    common = scorer.token_ids("12 + 7 =")
+    assert where["position"] == len(common) and scorer.token_ids(plain)[: len(common)] == common
+    assert where["plain_token"] != where["overlay_token"] and "zebra".startswith(where["overlay_token"].strip()[:3])
+    assert where["logprob_gap"] > NEAR_TIE_NATS and not where["near_tie"]  # a digit vs "zebra" is no rounding flip
+    ended = scorer.divergence(prompt, plain, plain + " and more")  # one output is a prefix of the other: EOS vs more
+    assert ended["position"] == len(scorer.token_ids(plain)) and ended["plain_token"] == scorer.tokenizer.decode(
+        [scorer.tokenizer.eos_token_id]
+    )

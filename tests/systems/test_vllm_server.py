@@ -56,24 +56,26 @@ def test_cerebras_config_and_planner_judge_over_http(tmp_path: Path, data_dir: P
     server = vllm.get("plain")
     monkeypatch.setenv("CEREBRAS_BASE_URL", server.base_url)
     monkeypatch.setenv("CEREBRAS_API_KEY", SECRET)
-    # greedy planner/judge so the triage outcome per problem is reproducible (aime2025-I-2 is "hard")
-    planner = server_config(tmp_path, server.base_url, "planner-greedy", temperature=0, max_tokens=128)
+    # The planner/judge samples (T=1): greedy is not reproducible across vLLM batch compositions (bf16), and a
+    # 135M model often loops inside the triage JSON; k2_full's 3 triage calls x 4 problems make a "hard"
+    # verdict with a finished plan near certain (measured: about half of the triage calls).
+    planner = server_config(tmp_path, server.base_url, "planner-sampled", temperature=1.0, max_tokens=96)
     logs_dir = tmp_path / "logs"
     rc = runner(
-        ["--suites", "aime", "--systems", "plain,plan,best_of_n", "--model", "models/cerebras.yaml",
+        ["--suites", "aime", "--systems", "plain,k2_full", "--model", "models/cerebras.yaml",
          "--model-role", f"planner={planner}", "--limit", "2", "--epochs", "1", "--max-tokens", "32",
          "--log-dir", str(logs_dir)]
     )  # fmt: skip
     assert rc == 0
     logs = read_logs(logs_dir)
-    assert set(logs) == {f"{s}--{y}" for s in ("aime2024", "aime2025") for y in ("plain", "plan", "best_of_n")}
+    assert set(logs) == {f"{s}--{y}" for s in ("aime2024", "aime2025") for y in ("plain", "k2_full")}
     assert SECRET.encode() not in log_bytes(logs_dir)  # the key came from the environment and stayed there
 
     ideas_seen = judge_ok = 0
     for name, log in logs.items():
         assert log.status == "success" and log.eval.model == SOLVER_MODEL
         assert log.eval.metadata["model_id"] == "k2-think-cerebras"
-        assert log.eval.metadata["serving_metrics"]["counters"]["generation_tokens"] > 0  # vLLM's /metrics
+        assert log.metadata["serving_metrics"]["counters"]["generation_tokens"] > 0  # vLLM's /metrics
         for sample in log.samples:
             calls = sample.store["Accounting:calls"]
             for call in calls:  # every call over HTTP with its accounting
@@ -82,27 +84,38 @@ def test_cerebras_config_and_planner_judge_over_http(tmp_path: Path, data_dir: P
                     SOLVER_MODEL if call["role"] == "solver" else "vllm/smollm2-135m-instruct"
                 )
             judge_ok += sum(c["purpose"] == "judge" and c["status"] == "ok" for c in calls)
-            if name.endswith("--plan"):
-                ideas_seen += check_ideas_in_solver_prompt(sample)
-    assert ideas_seen >= 1, "no sample was triaged hard: the <ideas> insertion was not exercised"
+            if name.endswith("--k2_full"):
+                assert [c["purpose"] for c in calls].count("triage") == 3
+                ideas_seen += check_ideas_in_solver_prompts(sample)
+    assert ideas_seen >= 1, "no triage call said hard with a usable plan: the <ideas> insertion was not exercised"
     assert judge_ok >= 1, "the vLLM judge never returned a valid better_index under the JSON schema"
 
 
-def check_ideas_in_solver_prompt(sample: Any) -> int:
-    """When the plan was inserted, the solver's model call (in the transcript) saw <ideas>plan</ideas>."""
+def check_ideas_in_solver_prompts(sample: Any) -> int:
+    """Each candidate's model call (in the transcript) saw exactly its own branch's plan as <ideas>, or none."""
     from inspect_ai.event import ModelEvent
     from inspect_ai.log import resolve_sample_attachments
 
-    (record,) = sample.store["Plans:records"]
+    records = sample.store["Plans:records"]
+    plans = sorted(r["plan"] for r in records if r["ideas_inserted"])
+    for record in records:
+        if record["ideas_inserted"]:
+            assert (
+                record["triage_status"] == "ok"
+                and record["is_hard_problem"] is True
+                and record["search_list"] is not None
+            )
     sample = resolve_sample_attachments(sample)
     solver_inputs = [e.input[-1].text for e in sample.events if isinstance(e, ModelEvent) and e.role is None]
-    assert len(solver_inputs) == 1
-    if not record["ideas_inserted"]:
-        assert ideas_in(solver_inputs[0]) is None
-        return 0
-    assert record["triage_status"] == "ok" and record["is_hard_problem"] is True
-    assert ideas_in(solver_inputs[0]) == record["plan"] and solver_inputs[0].startswith("<question>")
-    return 1
+    assert len(solver_inputs) == 3
+    seen = sorted(ideas_in(text) for text in solver_inputs if ideas_in(text) is not None)
+    assert seen == plans
+    for text in solver_inputs:
+        if ideas_in(text) is not None:
+            assert text.startswith("<question>") and "</question>Below are some helpful insights or ideas:" in text
+    candidates = sample.store["BestOfN:candidates"]
+    assert sorted(ideas_in(c["prompt"]) for c in candidates if ideas_in(c["prompt"])) == plans
+    return len(plans)
 
 
 @pytest.fixture(scope="session")
@@ -148,7 +161,7 @@ def test_runner_speculative_overlay(vllm, runner, tmp_path: Path, data_dir: Path
     logs = read_logs(logs_dir)
     assert set(logs) == {"aime2024--speculative", "aime2025--speculative"}
     for log in logs.values():
-        metrics = log.eval.metadata["serving_metrics"]
+        metrics = log.metadata["serving_metrics"]
         assert (
             log.status == "success"
             and log.eval.metadata["system"]["serving"]["speculative_config"]["method"] == "ngram"
@@ -180,4 +193,4 @@ def test_runner_speculative_overlay(vllm, runner, tmp_path: Path, data_dir: Path
         == 0
     )
     for log in read_logs(logs_dir).values():
-        assert "corrupts" in log.eval.metadata["serving_metrics"]["known_broken"][0]
+        assert "corrupts" in log.metadata["serving_metrics"]["known_broken"][0]
