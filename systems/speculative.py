@@ -46,7 +46,7 @@ PROMPTS = [
     "Explain what a prime number is in one paragraph.",
 ]
 SAMPLING_TEMPERATURE = 1.0
-SAMPLING_SEEDS = (1, 2, 3, 4)
+SAMPLING_SEEDS = (1, 2, 3)
 MAX_TOKENS = 64
 ALPHA = 0.01
 MIN_NLL_EFFECT = 0.5  # nats per token: the overlay's outputs must be this much less likely to count as corrupted

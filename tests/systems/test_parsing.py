@@ -264,3 +264,21 @@ def test_apply_system_replaces_solver_and_adds_scorers() -> None:
     assert "not computed" in other.metadata["equal_budget"]
     plain = apply_system(suite(math_scorer()), load_system("plain"))
     assert [s.__qualname__.split(".")[0] for s in plain.scorer] == ["math_scorer", "accounting_scorer"]
+
+
+def test_serving_overlays_become_vllm_arguments() -> None:
+    from systems.serve import server_for
+
+    config = load_model_config("models/vllm_cpu_smollm2.yaml")
+    plain = server_for(config, None, port=8099, args={"dtype": "float32"}).command()
+    assert "--speculative-config" not in plain and plain[plain.index("--dtype") + 1] == "float32"
+    assert plain[plain.index("--host") + 1] == "127.0.0.1" and plain[plain.index("--port") + 1] == "8099"
+    assert (
+        "--enforce-eager" in plain
+        and json.loads(plain[plain.index("--structured-outputs-config") + 1])["backend"] == "xgrammar"
+    )
+    ngram = server_for(config, load_system("speculative").serving).command()
+    assert json.loads(ngram[ngram.index("--speculative-config") + 1])["method"] == "ngram"
+    draft = server_for(config, load_system("speculative_draft").serving).command()
+    spec = json.loads(draft[draft.index("--speculative-config") + 1])
+    assert spec["method"] == "draft_model" and spec["model"] == draft[draft.index("--model") + 1]  # resolved dir

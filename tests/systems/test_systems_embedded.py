@@ -104,7 +104,7 @@ def check_best_of_n(sample: Any) -> None:
 def test_every_system_end_to_end(tmp_path: Path, data_dir: Path, runner) -> None:
     rc = runner(
         ["--suites", "aime", "--systems", ",".join(SYSTEMS), "--model", "models/smollm2.yaml", "--limit", "2",
-         "--epochs", "1", "-M", "max_tokens_cap=16", "--log-dir", str(tmp_path)]
+         "--epochs", "1", "-M", "max_tokens_cap=8", "--log-dir", str(tmp_path)]
     )  # fmt: skip
     assert rc == 0
     logs = read_logs(tmp_path)
