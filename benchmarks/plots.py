@@ -166,6 +166,8 @@ def plot_scaling(out_dir: Path) -> Path | None:
         stats = [p["samples_per_s"] for p in points]
         ax.errorbar(xs, [s["median"] for s in stats], yerr=_errs(stats), marker="o", capsize=3, label=h)
     ax.set_xscale("log", base=2)
+    conc = data["setup"]["scaling"]
+    ax.set_xticks(conc, [str(c) for c in conc])
     ax.set_xlabel("concurrent connections")
     ax.set_ylabel("samples/s (eval phase)")
     setup = data["setup"]

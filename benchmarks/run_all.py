@@ -85,8 +85,9 @@ def index(out_dir: Path = OUT_DIR) -> str:
     if x:
         agree = sum(t["agree"] for t in x["per_task"].values())
         n = sum(t["n"] for t in x["per_task"].values())
-        row("lm_eval_crosscheck.md", f"per-sample score agreement k2bench vs lm-eval: {agree}/{n} "
-            f"({len(x['disagreements'])} disagreements explained)", None)
+        mv = sum(1 for d in x["disagreements"] if d.get("metric") == "math_verify")
+        row("lm_eval_crosscheck.md", f"per-sample agreement of k2bench and lm-eval scores: {agree}/{n}; lm-eval's "
+            f"extra whole-completion math_verify metric differs on {mv} (explained)", None)
     d = _load("gpu_decode_bf16_r3.json", out_dir)
     sft = _load("gpu_sft.json", out_dir)
     if d or sft:
