@@ -1,8 +1,8 @@
 """Artefacts of a CPU training run, derived afterwards from what the run wrote (nothing is threaded through it).
 
-- `curve`: a GRPO run's `trainer_state.json` -> per-step CSV/JSONL log and a reward-curve PNG, plus a test of
-  "did the reward rise": correct completions in the first vs the last K steps, difference of proportions with
-  a 95% normal-approximation interval (each step grades `per_step` completions independently).
+- `curve`: a GRPO run's `trainer_state.json` -> per-step CSV log and a reward-curve PNG, plus a test of "did
+  the reward rise": mean reward of the first vs the last K steps, with a step-level bootstrap 95% interval
+  and a one-sided permutation p-value (steps are the unit: a step's completions share a few prompts).
 - `heldout`: inspect logs of training/heldout_task.py -> a markdown table of held-out accuracy per model with
   n and a 95% Wilson interval, and the rate of each failure status.
 
@@ -16,9 +16,12 @@ import argparse
 import csv
 import json
 import math
+import re
 from pathlib import Path
+from typing import Any
 
 Z95 = 1.959964
+NUMERAL = re.compile(r"^[+-]?\d+$")
 CURVE_KEYS = ("reward", "reward_std", "rewards/math_reward/mean", "rewards/format_reward/mean", "math/correct",
               "math/incorrect", "math/no_answer", "math/truncated", "math/error", "completions/mean_length",
               "completions/clipped_ratio", "learning_rate", "step_time", "loss")
@@ -32,17 +35,31 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     return ((centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n))
 
 
-def rise(values: list[float], per_step: int, window: int) -> dict[str, float]:
-    """First vs last `window` steps of a 0/1 reward's per-step means: difference with a 95% interval."""
+def rise(values: list[float], window: int, reps: int = 10_000, seed: int = 0) -> dict[str, float]:
+    """First vs last `window` steps of a per-step mean reward: difference, bootstrap 95% CI, permutation p-value.
+
+    The unit is the step, not the completion: a step's completions share a few prompts and are not independent.
+    The p-value is one-sided (H1: the last window is higher), from `reps` random relabellings of the steps.
+    """
+    import random
+
     first, last = values[:window], values[-window:]
-    n1, n2 = len(first) * per_step, len(last) * per_step
-    p1, p2 = sum(first) / len(first), sum(last) / len(last)
-    se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
-    return {"window_steps": window, "completions_per_step": per_step, "first_mean": p1, "last_mean": p2,
-            "difference": p2 - p1, "ci95_low": p2 - p1 - Z95 * se, "ci95_high": p2 - p1 + Z95 * se}
+    diff = sum(last) / len(last) - sum(first) / len(first)
+    rng = random.Random(seed)
+    boots = sorted(
+        sum(rng.choices(last, k=len(last))) / len(last) - sum(rng.choices(first, k=len(first))) / len(first)
+        for _ in range(reps)
+    )
+    pooled, exceed = first + last, 0
+    for _ in range(reps):
+        rng.shuffle(pooled)
+        exceed += sum(pooled[window:]) / len(last) - sum(pooled[:window]) / len(first) >= diff - 1e-12
+    return {"window_steps": window, "first_mean": sum(first) / len(first), "last_mean": sum(last) / len(last),
+            "difference": diff, "ci95_low": boots[int(0.025 * reps)], "ci95_high": boots[int(0.975 * reps) - 1],
+            "p_one_sided": (exceed + 1) / (reps + 1), "method": "step-level bootstrap CI, permutation p-value"}
 
 
-def curve(state_path: Path, out_dir: Path, name: str, per_step: int, window: int) -> dict[str, float]:
+def curve(state_path: Path, out_dir: Path, name: str, window: int, key: str = "reward") -> dict[str, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,22 +76,28 @@ def curve(state_path: Path, out_dir: Path, name: str, per_step: int, window: int
             writer.writerow([h["step"], *(h.get(k, "") for k in CURVE_KEYS)])
     steps = [h["step"] for h in history]
     math_reward = [h["rewards/math_reward/mean"] for h in history]
-    summary = rise(math_reward, per_step, min(window, len(history) // 2))
+    window = min(window, len(history) // 2)
+    summary = {k: rise([h[k] for h in history], window) for k in ("reward", "rewards/math_reward/mean",
+                                                                    "rewards/format_reward/mean")}
+    head = summary[key]
 
     def smooth(xs: list[float], k: int = 10) -> list[float]:
         return [sum(xs[max(0, i - k + 1) : i + 1]) / len(xs[max(0, i - k + 1) : i + 1]) for i in range(len(xs))]
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    ax.plot(steps, math_reward, color="tab:blue", alpha=0.25, lw=1, label="math reward (grade_math), per step")
-    ax.plot(steps, smooth(math_reward), color="tab:blue", lw=2, label="math reward, 10-step mean")
+    total = [h["reward"] for h in history]
+    ax.plot(steps, total, color="tab:green", alpha=0.25, lw=1, label="reward = math + 0.2 format, per step")
+    ax.plot(steps, smooth(total), color="tab:green", lw=2, label="reward, 10-step mean")
+    ax.plot(steps, smooth(math_reward), color="tab:blue", lw=2, label="math reward (grade_math), 10-step mean")
     ax.plot(steps, smooth([h["rewards/format_reward/mean"] for h in history]), color="tab:orange", lw=2,
             label="format reward, 10-step mean")
     ax.plot(steps, smooth([h["math/truncated"] for h in history]), color="tab:gray", lw=1, ls="--",
             label="truncated rate, 10-step mean")
-    ax.set(xlabel="GRPO step", ylabel="mean over the step's completions", ylim=(-0.02, 1.02),
+    ax.set(xlabel="GRPO step", ylabel="mean over the step's completions", ylim=(-0.02, 1.22),
            title=f"{name}: GRPO on SYNTHETIC arithmetic, SmolLM2-135M, 2 CPU cores\n"
-                 f"math reward first {summary['window_steps']} steps {summary['first_mean']:.3f} -> last "
-                 f"{summary['last_mean']:.3f} (diff 95% CI {summary['ci95_low']:+.3f}..{summary['ci95_high']:+.3f})")
+                 f"{key} first {window} steps {head['first_mean']:.3f} -> last {head['last_mean']:.3f}, "
+                 f"diff {head['difference']:+.3f} (95% CI {head['ci95_low']:+.3f}..{head['ci95_high']:+.3f}, "
+                 f"p={head['p_one_sided']:.4f})")
     ax.title.set_fontsize(9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
@@ -87,28 +110,35 @@ def curve(state_path: Path, out_dir: Path, name: str, per_step: int, window: int
 def heldout(log_paths: list[Path], out_dir: Path, labels: list[str] | None) -> Path:
     from inspect_ai.log import read_eval_log
 
+    from suites.grading.math_answer import normalize_answer
+
     lines = [
         "<!-- generated by `python -m training.report heldout`; do not edit -->",
         "# Held-out accuracy of the CPU training runs (training/heldout_task.py, 200 SYNTHETIC problems)",
         "",
         "Greedy decoding, one sample per problem, graded by suites/grading (`math_scorer`). 95% Wilson interval.",
+        "`as numeral`: correct AND the extracted answer is a plain integer (a diagnostic, not the grader: "
+        "grade_math also credits an unevaluated expression such as `\\boxed{33 + 87}` for 120).",
         "",
-        "| model | n | correct | accuracy | 95% CI | no_answer | truncated | incorrect | log |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---|",
+        "| model | n | correct | accuracy | 95% CI | as numeral | no_answer | truncated | incorrect | log |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---|",
     ]
     for i, path in enumerate(log_paths):
         log = read_eval_log(str(path))
         if log.status != "success" or log.samples is None:
             raise ValueError(f"{path}: eval status {log.status}")
-        statuses = [s.scores["math_scorer"].metadata["status"] for s in log.samples]
+        scores = [s.scores["math_scorer"] for s in log.samples]
+        statuses = [sc.metadata["status"] for sc in scores]
         n, k = len(statuses), statuses.count("correct")
+        numeral = sum(st == "correct" and bool(NUMERAL.match(normalize_answer(sc.answer or "")))
+                      for st, sc in zip(statuses, scores, strict=True))
         lo, hi = wilson(k, n)
         label = labels[i] if labels else log.eval.model_args.get("model_path", log.eval.model)
 
         def rate(status: str, statuses: list[str] = statuses, n: int = n) -> str:
             return f"{statuses.count(status) / n:.3f}"
 
-        lines.append(f"| {label} | {n} | {k} | {k / n:.3f} | {lo:.3f}–{hi:.3f} | {rate('no_answer')} | "
+        lines.append(f"| {label} | {n} | {k} | {k / n:.3f} | {lo:.3f}–{hi:.3f} | {numeral} | {rate('no_answer')} | "
                      f"{rate('truncated')} | {rate('incorrect')} | {path.name} |")
     out = out_dir / "heldout_accuracy.md"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -123,15 +153,14 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("state", type=Path)
     c.add_argument("--out", type=Path, default=Path("results/training"))
     c.add_argument("--name", default="grpo_cpu")
-    c.add_argument("--per-step", type=int, default=16, help="completions graded per step")
-    c.add_argument("--window", type=int, default=20)
+    c.add_argument("--window", type=int, default=15, help="steps compared at the start and the end")
     h = sub.add_parser("heldout")
     h.add_argument("logs", type=Path, nargs="+")
     h.add_argument("--out", type=Path, default=Path("results/training"))
     h.add_argument("--labels", nargs="*")
     args = parser.parse_args(argv)
     if args.command == "curve":
-        print(json.dumps(curve(args.state, args.out, args.name, args.per_step, args.window), indent=2))
+        print(json.dumps(curve(args.state, args.out, args.name, args.window), indent=2))
     else:
         print(heldout(args.logs, args.out, args.labels))
 

@@ -22,6 +22,7 @@ training/grpo.py refuses to start when one of them would be needed.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -57,6 +58,28 @@ def _grade_math(completion: str, gold: str, truncated: bool) -> Verdict:
     from suites.grading.math_answer import grade_math
 
     return grade_math(completion, gold, truncated=truncated)
+
+
+NUMERAL = re.compile(r"^[+-]?\d+(\.\d+)?$")
+
+
+def _grade_math_literal(completion: str, gold: str, truncated: bool) -> Verdict:
+    """grade_math, except that a numeral gold must be answered with a numeral.
+
+    Measured on the CPU GRPO run (results/training/README.md): with `math` as the reward a 135M policy learned
+    to box the problem's own expression (`\\boxed{33 + 87}`), which Math-Verify rightly finds equal to 120, so
+    held-out "accuracy" reached 200/200 with 0 numerals. For RL on computed answers that is a shortcut, not a
+    solution; this reward pays only when the boxed answer is written as a number, as AIME's are.
+    """
+    from suites.grading.math_answer import normalize_answer
+    from suites.grading.verdict import incorrect
+
+    verdict = _grade_math(completion, gold, truncated)
+    if verdict.status == "correct" and NUMERAL.match(normalize_answer(gold)):
+        if not NUMERAL.match(normalize_answer(verdict.extracted or "")):
+            return incorrect(verdict.extracted or "", "equal to the gold but not written as a number "
+                             "(e.g. the problem's unevaluated expression)")
+    return verdict
 
 
 def _grade_choice(completion: str, gold: str, truncated: bool) -> Verdict:
@@ -112,9 +135,10 @@ def _grade_code(completion: str, gold: str, truncated: bool, limits: Any = None)
 class GraderReward:
     """A TRL reward over one suites/grading grader; rows of other domains get None."""
 
-    def __init__(self, domain: str, grade: Callable[[str, str, bool], Verdict], eos_token_ids: Sequence[int] = ()):
+    def __init__(self, domain: str, grade: Callable[[str, str, bool], Verdict], eos_token_ids: Sequence[int] = (),
+                 name: str | None = None):
         self.domain, self.grade, self.eos_token_ids = domain, grade, tuple(eos_token_ids)
-        self.__name__ = f"{domain}_reward"  # TRL logs rewards/<__name__>/mean
+        self.__name__ = f"{name or domain}_reward"  # TRL logs rewards/<__name__>/mean
         self.available = True
 
     def verdicts(self, completions: Sequence[Completion], answer: Sequence[str], domain: Sequence[str],
@@ -174,6 +198,7 @@ _NO_GRADER = {
 }
 REWARDS: dict[str, Callable[[Sequence[int]], Any]] = {
     "math": lambda eos: GraderReward("math", _grade_math, eos),
+    "math_literal": lambda eos: GraderReward("math", _grade_math_literal, eos, name="math_literal"),
     "choice": lambda eos: GraderReward("choice", _grade_choice, eos),
     "code": lambda eos: GraderReward("code", _grade_code, eos),
     "format": lambda eos: FormatReward(eos),

@@ -28,6 +28,19 @@ def test_math_reward_is_grade_math_and_skips_other_domains():
     assert statuses == ["correct", "incorrect", "no_answer"]
 
 
+def test_math_literal_refuses_the_unevaluated_expression_that_math_accepts():
+    """The shortcut the CPU GRPO run learned (results/training/README.md): box the problem's own expression."""
+    math, literal = resolve_rewards(["math", "math_literal"], [EOS])
+    assert literal.__name__ == "math_literal_reward"
+    completions = ["\\boxed{33 + 87}", "\\boxed{120}", "<answer>120.</answer>", "\\boxed{121}", "\\boxed{\\frac{1}{2}}"]
+    kwargs = {"completions": completions, "answer": ["120", "120", "120", "120", "1/2"], "domain": ["math"] * 5,
+              "completion_ids": [[9, EOS]] * 5}
+    assert math(**kwargs) == [1.0, 1.0, 1.0, 0.0, 1.0]  # Math-Verify: 33 + 87 equals 120
+    assert literal(**kwargs) == [0.0, 1.0, 1.0, 0.0, 1.0]  # non-numeral golds keep grade_math's equivalence
+    verdict = literal.verdicts(completions[:1], ["120"], ["math"])[0]
+    assert verdict.status == "incorrect" and "not written as a number" in verdict.reason
+
+
 def test_cut_completion_is_truncated_even_with_the_right_answer():
     math, fmt = resolve_rewards(["math", "format"], [EOS])
     kwargs = {"completions": [GOOD, GOOD], "answer": ["85", "85"], "domain": ["math", "math"],
