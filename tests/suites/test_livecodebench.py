@@ -184,9 +184,22 @@ def test_window_and_source_options(mirror_problems) -> None:
         load_problems(date(2024, 7, 1), V5[1], tests=STATEMENT_SAMPLES)
     with pytest.raises(DataError, match="could not read"):  # full tests demanded, hub offline
         load_problems(*V5, tests="full")
-    problems, source = load_problems(date(2024, 10, 1), V5[1])  # auto: falls back to samples
+    problems, source = load_problems(date(2024, 10, 1), V5[1])  # auto with the mirror set: statement samples
     assert source == STATEMENT_SAMPLES and problems
     assert all(p.problem.day >= date(2024, 10, 1) for p in problems) and len(problems) < len(mirror_problems)
+
+
+def test_auto_with_a_mirror_never_waits_on_the_hub(mirror_problems, monkeypatch) -> None:
+    import suites.livecodebench.problems as lcb_problems
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("auto tried the hub although K2BENCH_DATA_DIR is set")
+
+    monkeypatch.setattr(lcb_problems, "_hub_files", no_hub)
+    problems, source = load_problems(*V5)
+    assert source == STATEMENT_SAMPLES and len(problems) == len(mirror_problems)
+    with pytest.raises(AssertionError, match="tried the hub"):  # "full" still asks the hub
+        load_problems(*V5, tests="full")
 
 
 def test_task_marks_statement_samples(mirror_problems) -> None:
