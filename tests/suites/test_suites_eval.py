@@ -51,3 +51,38 @@ def test_inspect_eval_every_mirror_suite_offline(data_dir: Path, repo_root: Path
         shuffle = sample.metadata["choice_shuffle"]
         assert shuffle["epoch"] == sample.epoch == 1
         assert sample.scores["choice_scorer"].metadata["gold_letter"] == shuffle["gold_letter"]
+    _check_redacted_copy(next(tmp_path.glob("*gpqa*.eval")), tmp_path / "redacted")
+
+
+def _zip_text(path: Path) -> str:
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        return "\n".join(archive.read(name).decode("utf-8", "ignore") for name in archive.namelist())
+
+
+def _check_redacted_copy(source: Path, out_dir: Path) -> None:
+    """suites/gpqa_diamond/redact.py: the questions this run sent are in its log, not in the redacted copy,
+    and analysis/ reads the copy with the same scores and tokens (it is what results/ may commit)."""
+    import json
+
+    from analysis.load import read_run
+    from suites.gpqa_diamond.questions import load_questions
+    from suites.gpqa_diamond.redact import redact_log
+
+    by_id = {q.record_id: q for q in load_questions()}
+    asked = [by_id[str(s.id)] for s in read_eval_log(str(source)).samples]
+    # the question as the log stores it (JSON-escaped): a 40-character slice from its middle
+    probes = [json.dumps(q.question, ensure_ascii=False)[1:-1] for q in asked]
+    probes = [p[len(p) // 2 - 20 : len(p) // 2 + 20] for p in probes]
+    original = _zip_text(source)
+    assert all(p in original for p in probes), "the probe does not find the questions in the original log"
+    target, n = redact_log(source, out_dir)
+    assert n > 0
+    redacted = _zip_text(target)
+    assert not any(p in redacted for p in probes), "GPQA question text survived in the redacted log"
+    before, after = read_run(source, source.parent), read_run(target, target.parent)
+    assert [(s.problem_id, s.accuracy, s.status, s.output_tokens) for s in before.samples] == [
+        (s.problem_id, s.accuracy, s.status, s.output_tokens) for s in after.samples]
+    assert len(after.samples[0].calls) == len(before.samples[0].calls) >= 1
+    assert read_eval_log(str(target)).eval.metadata["redacted"]["strings"] == n
