@@ -82,6 +82,7 @@ class Run:
     epochs: int
     limit: int | None
     dataset_problems: int | None  # problems in the suite (metadata n_problems), whatever --limit took
+    test_source: str | None = None  # code suites: "full" or a fallback such as "statement_samples"
     samples: list[SampleResult] = field(default_factory=list)
 
     @property
@@ -136,6 +137,8 @@ class Run:
                 mismatches.append(f"{name} {_fmt_setting(value)}≠{_fmt_setting(expected)}")
         if self.protocol_epochs is not None and self.epochs != self.protocol_epochs:
             mismatches.append(f"epochs {self.epochs}≠{self.protocol_epochs}")
+        if self.test_source not in (None, "full"):  # e.g. LiveCodeBench without the hub's test files
+            mismatches.append(f"tests: {self.test_source}")
         return mismatches
 
 
@@ -273,6 +276,14 @@ def _sample_result(sample: Any) -> SampleResult:
     )
 
 
+def _display_path(path: Path, root: Path) -> str:
+    """The log's path relative to root (results/ for committed logs); absolute for logs elsewhere (--logs /tmp/x)."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
+
+
 def read_run(path: Path, root: Path) -> Run:
     """Parse one .eval/.json log into a Run."""
     from inspect_ai.log import read_eval_log
@@ -282,7 +293,7 @@ def read_run(path: Path, root: Path) -> Run:
     meta = dict(spec.metadata or {})
     samples = [_sample_result(s) for s in (log.samples or [])]
     return Run(
-        path=path.relative_to(root).as_posix(),
+        path=_display_path(path, root),
         eval_id=spec.eval_id,
         created=str(spec.created),
         status=str(log.status),
@@ -298,6 +309,7 @@ def read_run(path: Path, root: Path) -> Run:
         epochs=int(spec.config.epochs or 1),
         limit=spec.config.limit if isinstance(spec.config.limit, int) else None,
         dataset_problems=meta.get("n_problems"),
+        test_source=meta.get("tests") if isinstance(meta.get("tests"), str) else None,
         samples=samples,
     )
 

@@ -95,3 +95,18 @@ def test_committed_outputs_are_tracked_by_git():
     assert not missing, f"generated but not committed: {missing}"
     logs = [p for p in (RESULTS / "logs" / "committed").rglob("*.eval")]
     assert logs and all(p.relative_to(REPO).as_posix() in tracked for p in logs)
+
+
+def test_logs_outside_results_are_listed_with_absolute_paths(tmp_path):
+    """`python -m analysis --logs /tmp/x --out /tmp/y` (uncommitted runs): paths outside results/ stay absolute."""
+    from analysis.load import load_runs
+
+    committed = sorted((REPO / "results" / "logs" / "committed").rglob("*.eval"))[0]
+    outside = tmp_path / "scratch" / "run"
+    outside.mkdir(parents=True)
+    shutil.copy(committed, outside / committed.name)
+    (run,) = load_runs(tmp_path / "scratch", root=REPO / "results")
+    assert run.path == (outside / committed.name).resolve().as_posix()
+    (inside,) = [r for r in load_runs(REPO / "results" / "logs" / "committed", root=REPO / "results")
+                 if r.path.endswith(committed.name)]
+    assert inside.path == committed.relative_to(REPO / "results").as_posix()

@@ -106,6 +106,8 @@ def test_protocol_mismatch_flags():
     assert capped.protocol_mismatches() == ["temperature 0.6≠1", "max_tokens 256≠65536", "epochs 2≠16"]
     capped.protocol_generate = {}
     assert capped.protocol_mismatches() == ["no protocol recorded in the log"]
+    ok.test_source = "statement_samples"  # LiveCodeBench without the hub's hidden tests
+    assert ok.protocol_mismatches() == ["tests: statement_samples"]
 
 
 def test_select_runs_prefers_complete_then_latest_and_skips_failures():
