@@ -8,7 +8,10 @@ whose settings differ from these values.
 
 from __future__ import annotations
 
-from inspect_ai.model import GenerateConfig
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the prompts and constants here are also used by training/, which must not need inspect_ai
+    from inspect_ai.model import GenerateConfig
 
 # default system prompt of the released chat template (HF LLM360/K2-Think chat_template.jinja)
 K2THINK_SYSTEM_PROMPT = (
@@ -30,6 +33,8 @@ MATH_USER_TEMPLATE = "{problem}\n\nPlease reason step by step, and put your fina
 
 
 def paper_generate_config() -> GenerateConfig:
+    from inspect_ai.model import GenerateConfig
+
     return GenerateConfig(
         temperature=PAPER_TEMPERATURE,
         top_p=PAPER_TOP_P,
