@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> str:
         tokenizer.save_pretrained(training_args.output_dir)
         trainer.state.save_to_json(str(Path(training_args.output_dir, "trainer_state.json")))  # the reward curve
         save_run_card(training_args.output_dir, "grpo", script_args, model_args, result.metrics)
-    trainer.end()
+    if hasattr(trainer, "end"):  # transformers >= 5.2x: release the accelerator state; older have no end()
+        trainer.end()
     return training_args.output_dir
 
 

@@ -59,7 +59,11 @@ def rise(values: list[float], window: int, reps: int = 10_000, seed: int = 0) ->
             "p_one_sided": (exceed + 1) / (reps + 1), "method": "step-level bootstrap CI, permutation p-value"}
 
 
-def curve(state_path: Path, out_dir: Path, name: str, window: int, key: str = "reward") -> dict[str, Any]:
+MATH_KEYS = ("rewards/math_reward/mean", "rewards/math_literal_reward/mean")  # whichever math reward the run used
+
+
+def curve(state_path: Path, out_dir: Path, name: str, window: int, key: str = "reward",
+          machine: str = "2 CPU cores") -> dict[str, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,17 +72,20 @@ def curve(state_path: Path, out_dir: Path, name: str, window: int, key: str = "r
     history = [h for h in json.loads(state_path.read_text())["log_history"] if "reward" in h]
     if not history:
         raise ValueError(f"{state_path}: no GRPO steps in log_history")
+    math_key = next((k for k in MATH_KEYS if k in history[0]), None)
+    if math_key is None:
+        raise ValueError(f"{state_path}: none of {MATH_KEYS} in log_history")
+    keys = tuple(math_key if k == MATH_KEYS[0] else k for k in CURVE_KEYS)
     out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / f"{name}_log.csv").open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["step", *CURVE_KEYS])
+        writer.writerow(["step", *keys])
         for h in history:
-            writer.writerow([h["step"], *(h.get(k, "") for k in CURVE_KEYS)])
+            writer.writerow([h["step"], *(h.get(k, "") for k in keys)])
     steps = [h["step"] for h in history]
-    math_reward = [h["rewards/math_reward/mean"] for h in history]
+    math_reward = [h[math_key] for h in history]
     window = min(window, len(history) // 2)
-    summary = {k: rise([h[k] for h in history], window) for k in ("reward", "rewards/math_reward/mean",
-                                                                    "rewards/format_reward/mean")}
+    summary = {k: rise([h[k] for h in history], window) for k in ("reward", math_key, "rewards/format_reward/mean")}
     head = summary[key]
 
     def smooth(xs: list[float], k: int = 10) -> list[float]:
@@ -88,13 +95,13 @@ def curve(state_path: Path, out_dir: Path, name: str, window: int, key: str = "r
     total = [h["reward"] for h in history]
     ax.plot(steps, total, color="tab:green", alpha=0.25, lw=1, label="reward = math + 0.2 format, per step")
     ax.plot(steps, smooth(total), color="tab:green", lw=2, label="reward, 10-step mean")
-    ax.plot(steps, smooth(math_reward), color="tab:blue", lw=2, label="math reward (grade_math), 10-step mean")
+    ax.plot(steps, smooth(math_reward), color="tab:blue", lw=2, label=f"{math_key.split('/')[1]} (grade_math), 10-step mean")
     ax.plot(steps, smooth([h["rewards/format_reward/mean"] for h in history]), color="tab:orange", lw=2,
             label="format reward, 10-step mean")
     ax.plot(steps, smooth([h["math/truncated"] for h in history]), color="tab:gray", lw=1, ls="--",
             label="truncated rate, 10-step mean")
     ax.set(xlabel="GRPO step", ylabel="mean over the step's completions", ylim=(-0.02, 1.22),
-           title=f"{name}: GRPO on SYNTHETIC arithmetic, SmolLM2-135M, 2 CPU cores\n"
+           title=f"{name}: GRPO on SYNTHETIC arithmetic, SmolLM2-135M, {machine}\n"
                  f"{key} first {window} steps {head['first_mean']:.3f} -> last {head['last_mean']:.3f}, "
                  f"diff {head['difference']:+.3f} (95% CI {head['ci95_low']:+.3f}..{head['ci95_high']:+.3f}, "
                  f"p={head['p_one_sided']:.4f})")
@@ -154,13 +161,14 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--out", type=Path, default=Path("results/training"))
     c.add_argument("--name", default="grpo_cpu")
     c.add_argument("--window", type=int, default=15, help="steps compared at the start and the end")
+    c.add_argument("--machine", default="2 CPU cores", help="where it ran, for the plot title")
     h = sub.add_parser("heldout")
     h.add_argument("logs", type=Path, nargs="+")
     h.add_argument("--out", type=Path, default=Path("results/training"))
     h.add_argument("--labels", nargs="*")
     args = parser.parse_args(argv)
     if args.command == "curve":
-        print(json.dumps(curve(args.state, args.out, args.name, args.window), indent=2))
+        print(json.dumps(curve(args.state, args.out, args.name, args.window, machine=args.machine), indent=2))
     else:
         print(heldout(args.logs, args.out, args.labels))
 

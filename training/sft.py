@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> str:
     if trainer.accelerator.is_main_process:
         tokenizer.save_pretrained(training_args.output_dir)  # the chat template travels with the weights
         save_run_card(training_args.output_dir, "sft", script_args, model_args, result.metrics)
-    trainer.end()
+    if hasattr(trainer, "end"):  # transformers >= 5.2x: release the accelerator state; older have no end()
+        trainer.end()
     return training_args.output_dir
 
 
