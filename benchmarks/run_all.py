@@ -5,8 +5,8 @@
     python benchmarks/run_all.py --render-only       # re-render tables/plots from stored JSON, no measurement
 
 Steps (each a separate process, in this order; one vLLM server at a time, started and stopped by its step):
+  sandbox   benchmarks/sandbox_bench.py     code executions/s, sandboxed (2 and 4 slots) vs unisolated; 1,000 back-to-back
   grading   benchmarks/grading_bench.py     math verdicts/s, k2bench vs raw math-verify (263 x 16 outputs)
-  sandbox   benchmarks/sandbox_bench.py     code executions/s (the sandbox engineer's benchmark, run as is)
   harness   benchmarks/harness_bench.py --crosscheck
                                             harness overhead vs raw requests, lm-eval and inspect_evals; concurrency
                                             scaling; lm-eval cross-check of scores (needs .venv-vllm:
@@ -34,9 +34,9 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks._perf import OUT_DIR, fmt_stat  # noqa: E402
 
-STEPS = {
-    "grading": ["benchmarks/grading_bench.py"],
+STEPS = {  # sandbox before grading: grading_bench.md quotes sandbox_bench.json's executions/s
     "sandbox": ["benchmarks/sandbox_bench.py"],
+    "grading": ["benchmarks/grading_bench.py"],
     "harness": ["benchmarks/harness_bench.py", "--crosscheck"],
     "gpu": ["benchmarks/gpu/report.py"],
     "plots": ["benchmarks/plots.py"],
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {step}", flush=True)
         if step == "render":
             rc = 0
-            for script in ("benchmarks/harness_bench.py", "benchmarks/lm_eval_crosscheck.py"):
+            for script in ("benchmarks/sandbox_bench.py", "benchmarks/harness_bench.py", "benchmarks/lm_eval_crosscheck.py"):
                 if subprocess.run([sys.executable, script, "--render-only"], cwd=REPO).returncode not in (0, 1):
                     rc = 1
         elif step == "index":
