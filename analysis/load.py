@@ -11,6 +11,7 @@ and grading status per (problem, epoch), the final response's output tokens, all
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ class SampleResult:
     latency_s: float | None  # end-to-end wall clock of the sample
     stop_reason: str | None
     calls: tuple[Call, ...]
+    response_sha: str | None = None  # sha256 of the graded response text: compares outputs without storing them
 
 
 @dataclass
@@ -84,6 +86,9 @@ class Run:
     dataset_problems: int | None  # problems in the suite (metadata n_problems), whatever --limit took
     test_source: str | None = None  # code suites: "full" or a fallback such as "statement_samples"
     samples: list[SampleResult] = field(default_factory=list)
+    # vLLM /metrics deltas systems.run recorded around the serving group (log.metadata, a log edit): acceptance
+    # rate and server-side generation tok/s of a speculative overlay; None for in-process or external models
+    serving_metrics: dict[str, Any] | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -273,7 +278,14 @@ def _sample_result(sample: Any) -> SampleResult:
         latency_s=float(sample.total_time) if sample.total_time is not None else None,
         stop_reason=sample.output.stop_reason if sample.output is not None else None,
         calls=_calls_of(sample),
+        response_sha=_response_sha(sample),
     )
+
+
+def _response_sha(sample: Any) -> str | None:
+    if sample.output is None or not sample.output.choices:
+        return None
+    return hashlib.sha256(sample.output.completion.encode("utf-8")).hexdigest()
 
 
 def _display_path(path: Path, root: Path) -> str:
@@ -311,7 +323,13 @@ def read_run(path: Path, root: Path) -> Run:
         dataset_problems=meta.get("n_problems"),
         test_source=meta.get("tests") if isinstance(meta.get("tests"), str) else None,
         samples=samples,
+        serving_metrics=_serving_metrics(log),
     )
+
+
+def _serving_metrics(log: Any) -> dict[str, Any] | None:
+    metrics = (getattr(log, "metadata", None) or {}).get("serving_metrics")
+    return dict(metrics) if isinstance(metrics, dict) else None
 
 
 def find_logs(logs_dir: Path) -> list[Path]:

@@ -177,3 +177,35 @@ def test_identity_from_metadata_not_file_names():
     assert canonical_model_id("k2bench/smollm2-135m-instruct", {}, {}) == "smollm2-135m-instruct"
     assert canonical_model_id("vllm/LLM360/K2-Think", {}, {}) == "k2-think"
     assert canonical_model_id("k2bench/local", {"model_path": "training/out/sft"}, {}) == "local:sft"
+
+
+def test_speculative_table_pairs_outputs_and_reads_serving_metrics():
+    from dataclasses import replace
+
+    base = make_run("m", "plain", "aime2024", problems(6, 2), temperature=0.0)
+    over = make_run("m", "speculative", "aime2024", problems(6, 1), temperature=0.0)
+    # 4 of 6 graded responses identical, 2 differ (one of them loses a correct answer)
+    base.samples = [replace(s, response_sha=f"h{i}") for i, s in enumerate(base.samples)]
+    over.samples = [replace(s, response_sha=f"h{i}" if i < 4 else f"x{i}") for i, s in enumerate(over.samples)]
+    base.serving_metrics = {"overlay": None, "generation_tokens_per_s": 100.0, "acceptance_rate": None}
+    over.serving_metrics = {
+        "overlay": {"speculative_config": {"method": "ngram"}},
+        "generation_tokens_per_s": 150.0,
+        "acceptance_rate": 0.25,
+    }
+    plan_only = make_run("m", "plan", "aime2024", problems(6, 2))  # no overlay: not a speculative row
+    t = tables.speculative(summary_of([base, over, plan_only]))
+    assert [r[0] for r in t.rows] == [tables.row_label("m", "speculative")]
+    total = next(r for r in t.records if r["scope"] == "all")
+    assert total["paired_samples"] == 6 and total["identical_responses"] == 4
+    assert total["accuracy_delta"] == pytest.approx(-1 / 6)
+    assert total["acceptance_rate"] == 0.25
+    assert total["server_generation_tokens_per_s_plain"] == 100.0
+    assert total["server_generation_tokens_per_s_overlay"] == 150.0
+    assert total["temperatures"] == [0.0]
+    assert "4/6" in t.rows[0] and "25.0%" in t.rows[0]
+
+
+def test_speculative_table_says_when_nothing_ran():
+    t = tables.speculative(summary_of([make_run("m", "plain", "aime2024", problems(3, 1))]))
+    assert t.rows == [] and "No run with a speculative overlay" in t.notes[0]
