@@ -86,3 +86,30 @@ def test_paper_tables_and_leaderboard_cells_come_from_the_runs():
     sorts = set(re.findall(r'data-sort="([0-9.]+)"', page))
     for run in RUNS:
         assert f"{float(run['accuracy']):.6f}" in sorts, run["log"]
+
+
+SPECULATIVE = [r for r in read_csv(RESULTS / "tables" / "speculative.csv") if r["scope"] != "all"]
+
+
+def test_speculative_runs_are_committed():
+    assert SPECULATIVE, "results/tables/speculative.csv has no rows: commit plain + speculative logs of one server"
+
+
+@pytest.mark.parametrize("row", SPECULATIVE, ids=[f"{r['model']}/{r['system']}/{r['scope']}" for r in SPECULATIVE])
+def test_speculative_cells_rederived_from_the_logs(row):
+    """Identical responses and accuracies straight from the two logs' sample outputs; the overlay's serving
+    metrics (vLLM counters systems.run wrote into log.metadata) show that drafts were proposed."""
+    from inspect_ai.log import read_eval_log
+
+    plain_path, overlay_path = (RESULTS / p.strip() for p in row["logs"].split(";"))
+    plain, overlay = read_eval_log(str(plain_path)), read_eval_log(str(overlay_path))
+    completions = {(s.id, s.epoch): s.output.completion for s in plain.samples}
+    pairs = [(completions[(s.id, s.epoch)], s.output.completion) for s in overlay.samples if (s.id, s.epoch) in completions]
+    assert len(pairs) == int(row["paired_samples"])
+    assert sum(a == b for a, b in pairs) == int(row["identical_responses"])
+    for log, column in ((plain, "accuracy_plain"), (overlay, "accuracy_overlay")):
+        scores = {s.name: s for s in log.results.scores}
+        assert float(row[column]) == pytest.approx(scores["accuracy"].metrics["accuracy"].value, abs=1e-6)
+    metrics = (overlay.metadata or {}).get("serving_metrics") or {}
+    assert (metrics.get("overlay") or {}).get("speculative_config"), "the overlay log carries no serving overlay"
+    assert metrics.get("speculative_active") is True and metrics["counters"]["draft_tokens"] > 0
