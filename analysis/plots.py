@@ -21,6 +21,7 @@ from analysis.summary import ABLATION_SYSTEMS, BASELINE_SYSTEM, Summary
 
 DPI = 100
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+FILLS = ("full", "none", "left", "bottom", "right", "top")  # one per model (marker = system, color = suite)
 PLOT_METADATA = {"Software": None, "Comment": GENERATED}
 
 
@@ -59,42 +60,51 @@ def _groups(summary: Summary) -> list[tuple[str, str]]:
 def throughput_latency(summary: Summary, out: Path) -> Path:
     plt = _pyplot()
     rep = summary.reported
-    fig, (ax_tps, ax_lat) = plt.subplots(1, 2, figsize=(10, 4.2))
     groups = _groups(summary)
+    # horizontal boxes, one row per (model, system): labels stay readable however many systems are committed
+    height = max(3.2, 1.2 + 0.38 * len(groups))
+    fig, (ax_tps, ax_lat) = plt.subplots(1, 2, figsize=(11, height), sharey=True)
     tps_data, lat_data, labels = [], [], []
     for model, system in groups:
         stats = [st for k, st in summary.stats.items() if k[:2] == (model, system)]
         tps_data.append([c.tokens_per_second for st in stats for c in st.run.solver_calls() if c.tokens_per_second])
         lat_data.append([s.latency_s for st in stats for s in st.run.samples if s.latency_s is not None])
-        labels.append(f"{model}\n{system}")
+        labels.append(f"{model} · {system}")
     if groups:
-        ax_tps.boxplot(tps_data, tick_labels=labels, showfliers=True)
-        ax_lat.boxplot(lat_data, tick_labels=labels, showfliers=True)
-        ax_tps.set_yscale("log")  # CPU runs (~1-100 tok/s) and the paper's ~2,000 tok/s share one axis
+        ax_tps.boxplot(tps_data, tick_labels=labels, showfliers=True, orientation="horizontal")
+        ax_lat.boxplot(lat_data, tick_labels=labels, showfliers=True, orientation="horizontal")
+        ax_tps.invert_yaxis()  # first group on top, as in the tables
+        ax_tps.set_xscale("log")  # CPU runs (~1-100 tok/s) and the paper's ~2,000 tok/s share one axis
         for cell, color in (
             (rep.one("speed", benchmark="tokens_per_second", row="Cerebras WSE (K2-Think deployment)"), "tab:red"),
             (rep.one("speed", benchmark="tokens_per_second", row="typical cloud setup (H100/H200)"), "tab:blue"),
         ):
             if cell is not None:
-                ax_tps.axhline(cell.value, color=color, linestyle="--", linewidth=1)
+                ax_tps.axvline(cell.value, color=color, linestyle="--", linewidth=1)
                 ax_tps.text(
-                    0.52,
-                    cell.value * 1.1,
+                    cell.value * 0.9,
+                    0.02,
                     f"paper: {cell.row.split(' (')[0]} ~{cell.value:g} tok/s",
                     color=color,
                     fontsize=7,
+                    rotation=90,
+                    ha="right",
+                    va="bottom",
+                    transform=ax_tps.get_xaxis_transform(),
                 )
         n_req = sum(len(d) for d in tps_data)
         n_samples = sum(len(d) for d in lat_data)
         ax_tps.set_title(f"Output tokens/s per request (n={n_req} requests)")
         ax_lat.set_title(f"End-to-end latency per sample (n={n_samples})")
-        ax_tps.set_ylabel("tokens / s (log)")
-        ax_lat.set_ylabel("seconds")
-        ax_lat.ticklabel_format(axis="y", style="plain", useOffset=False)
+        ax_tps.set_xlabel("tokens / s (log)")
+        ax_lat.set_xlabel("seconds")
+        ax_lat.ticklabel_format(axis="x", style="plain", useOffset=False)
+        for ax in (ax_tps, ax_lat):
+            ax.grid(True, axis="x", alpha=0.3)
     else:
         _empty(ax_tps, "no runs in results/logs/committed")
         _empty(ax_lat, "no runs in results/logs/committed")
-    fig.suptitle("Speed per system (box: quartiles; whiskers 1.5 IQR)")
+    fig.suptitle("Speed per (model, system) (box: quartiles; whiskers 1.5 IQR)")
     fig.tight_layout()
     path = _save(fig, out / "throughput_latency.png")
     plt.close(fig)
@@ -103,7 +113,7 @@ def throughput_latency(summary: Summary, out: Path) -> Path:
 
 def accuracy_vs_cost(summary: Summary, out: Path) -> Path:
     plt = _pyplot()
-    fig, (ax_tok, ax_lat) = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    fig, (ax_tok, ax_lat) = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
     systems = sorted({k[1] for k in summary.stats}, key=lambda s: (ABLATION_SYSTEMS + (s,)).index(s))
     suites = summary.suites()
     colors = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(suites)}
@@ -111,7 +121,7 @@ def accuracy_vs_cost(summary: Summary, out: Path) -> Path:
     for (model, system, suite), st in summary.stats.items():
         acc = st.accuracy
         marker = MARKERS[systems.index(system) % len(MARKERS)]
-        fill = "full" if models.index(model) % 2 == 0 else "none"  # second model: open markers
+        fill = FILLS[models.index(model) % len(FILLS)]
         yerr = [[100 * (acc.mean - acc.ci_low)], [100 * (acc.ci_high - acc.mean)]]
         for ax, x in ((ax_tok, st.response_tokens.mean if st.response_tokens else None), (ax_lat, st.latency_mean_s)):
             if x is None:
@@ -134,7 +144,11 @@ def accuracy_vs_cost(summary: Summary, out: Path) -> Path:
             Line2D([], [], marker=MARKERS[i % len(MARKERS)], linestyle="", color="0.3", label=f"system: {s}")
             for i, s in enumerate(systems)
         ]
-        ax_lat.legend(handles=handles, fontsize=7, loc="best")
+        handles += [
+            Line2D([], [], marker="o", linestyle="", color="0.3", fillstyle=FILLS[i % len(FILLS)], label=f"model: {m}")
+            for i, m in enumerate(models)
+        ]
+        ax_lat.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
         ax_tok.set_xlabel("mean response tokens")
         ax_lat.set_xlabel("mean end-to-end latency per sample (s)")
         ax_tok.set_ylabel("avg@k accuracy % (95% interval)")
@@ -147,7 +161,7 @@ def accuracy_vs_cost(summary: Summary, out: Path) -> Path:
     else:
         _empty(ax_tok, "no runs")
         _empty(ax_lat, "no runs")
-    fig.suptitle("One point per (model, system, suite); models (filled, open, ...): " + ", ".join(models))
+    fig.suptitle("One point per (model, system, suite): color = suite, marker = system, fill = model")
     fig.tight_layout()
     path = _save(fig, out / "accuracy_vs_tokens.png")
     plt.close(fig)
