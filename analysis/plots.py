@@ -114,7 +114,7 @@ def throughput_latency(summary: Summary, out: Path) -> Path:
 def accuracy_vs_cost(summary: Summary, out: Path) -> Path:
     plt = _pyplot()
     fig, (ax_tok, ax_lat) = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
-    systems = sorted({k[1] for k in summary.stats}, key=lambda s: (ABLATION_SYSTEMS + (s,)).index(s))
+    systems = sorted({k[1] for k in summary.stats}, key=lambda s: ((ABLATION_SYSTEMS + (s,)).index(s), s))
     suites = summary.suites()
     colors = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(suites)}
     models = summary.models()
