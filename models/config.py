@@ -13,6 +13,9 @@ A model config is data (DESIGN.md: one YAML per served configuration). Fields:
                or a log (it is passed to inspect as api_key, which logs do not record)
   serve        how to start the endpoint locally (systems/serve.py), e.g. the vLLM CPU server
   meta         free-form facts (family, params, source) copied into eval metadata
+  base         another model config (path relative to this file, or a file stem / id in models/) whose
+               fields this one starts from; mappings merge key by key (serve.args too), anything else is
+               replaced. A variant names only what differs, e.g. vllm_cpu_smollm2_fp32.yaml
 
     from models.config import load_model_config
     cfg = load_model_config("models/smollm2.yaml")      # or by id: load_model_config("smollm2-135m-instruct")
@@ -40,6 +43,7 @@ KNOWN_FIELDS = {
     "base_url_env",
     "api_key_env",
     "serve",
+    "base",
 }
 REQUIRED_FIELDS = ("id", "model")
 
@@ -150,14 +154,34 @@ def is_model_config_spec(spec: str) -> bool:
     return True
 
 
-def load_model_config(spec: str | Path) -> ModelConfig:
-    path = config_path(spec)
+def _merged(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in own.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _raw_config(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file's mapping with its `base:` chain merged in (the file's own fields win)."""
     data = yaml.safe_load(path.read_text())
     if not isinstance(data, dict):
         raise ModelConfigError(f"{path}: expected a mapping, got {type(data).__name__}")
     unknown = set(data) - KNOWN_FIELDS
     if unknown:
         raise ModelConfigError(f"{path}: unknown fields {sorted(unknown)} (known: {sorted(KNOWN_FIELDS)})")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    local = path.parent / str(base)
+    base_path = local if local.is_file() else config_path(str(base))
+    if base_path.resolve() in seen + (path.resolve(),):
+        raise ModelConfigError(f"{path}: base cycle through {base_path}")
+    return _merged(_raw_config(base_path, seen + (path.resolve(),)), data)
+
+
+def load_model_config(spec: str | Path) -> ModelConfig:
+    path = config_path(spec)
+    data = _raw_config(path)
     missing = [f for f in REQUIRED_FIELDS if not data.get(f)]
     if missing:
         raise ModelConfigError(f"{path}: missing {missing}")

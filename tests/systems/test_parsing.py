@@ -220,6 +220,25 @@ def test_model_configs_load_and_reject_bad_fields(tmp_path) -> None:
         load_model_config(bad)
 
 
+def test_model_config_base_merges_mappings_and_refuses_cycles(tmp_path) -> None:
+    fp32 = load_model_config("models/vllm_cpu_smollm2_fp32.yaml")
+    bf16 = load_model_config("models/vllm_cpu_smollm2.yaml")
+    assert fp32.id == "smollm2-135m-instruct-vllm-cpu-fp32" and bf16.id == "smollm2-135m-instruct-vllm-cpu"
+    assert fp32.serve["args"]["dtype"] == "float32" and bf16.serve["args"]["dtype"] == "bfloat16"
+    # everything the variant does not name comes from its base, nested mappings key by key
+    assert {k: v for k, v in fp32.serve["args"].items() if k != "dtype"} == {
+        k: v for k, v in bf16.serve["args"].items() if k != "dtype"
+    }
+    assert (fp32.model, fp32.base_url, fp32.generate, fp32.meta) == (bf16.model, bf16.base_url, bf16.generate, bf16.meta)
+    (tmp_path / "a.yaml").write_text("base: b.yaml\nid: a\nmodel: x/y\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\nid: b\nmodel: x/y\n")
+    with pytest.raises(ModelConfigError, match="base cycle"):
+        load_model_config(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("base: b.yaml\nid: c\nmodel: x/y\nmodel_args: {temperature: 1}\nbogus: 1\n")
+    with pytest.raises(ModelConfigError, match="unknown fields"):
+        load_model_config(tmp_path / "c.yaml")
+
+
 # --- serving statistics -----------------------------------------------------------------------------------
 
 
