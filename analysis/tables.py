@@ -10,6 +10,7 @@ cell the paper reports and we have no log for; "NR" a cell the paper has but k2t
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -529,7 +530,7 @@ def _serving_groups(stats: list[RunStats]) -> list[dict[str, Any]]:
     for st in stats:
         metrics = st.run.serving_metrics
         if metrics:
-            groups.setdefault(repr(sorted(metrics.items(), key=lambda kv: kv[0])), metrics)
+            groups.setdefault(json.dumps(metrics, sort_keys=True, default=str), metrics)
     return list(groups.values())
 
 
