@@ -102,6 +102,10 @@ LATEX_ESCAPES = {
     "·": r"$\cdot$",
     "†": r"$^\dagger$",
     "≈": r"$\approx$",
+    "↓": r"$\downarrow$",
+    "↑": r"$\uparrow$",
+    "⚠": r"\textbf{(!)}",
+    "…": r"\ldots{}",
 }
 
 
