@@ -1,6 +1,6 @@
-"""What analysis knows about benchmarks, systems and models: labels, the paper's problem sets, which of our
-cells run a different problem set than the paper's, and which rows are a pipeline check rather than a model
-result. Facts from ../shared/reference/k2think-facts.md and each suite's README ("Deviations").
+"""What analysis knows about benchmarks, systems and models: labels and marks, the paper's problem sets, which
+of our cells run a different problem set than the paper's, and which rows are a pipeline check rather than a
+model result. Tables, leaderboard and plots take their vocabulary from here. Facts from ../shared/reference/k2think-facts.md and each suite's README ("Deviations").
 
     python -c "from analysis.catalogue import BENCHMARK_LABELS; print(BENCHMARK_LABELS)"
 """
@@ -41,6 +41,11 @@ TABLE1_BENCHMARKS = (
     "hle",
 )
 TABLE2_BENCHMARKS = ("aime2024", "aime2025", "hmmt_feb2025", "omni_math_hard", MICRO_AVG)
+NOT_RUN = "not run"
+NOT_RECOVERED = "NR"
+DIFFERENT_SET_MARK = "†"  # the problems are not the paper's: no verdict, not in a paper-comparable average
+DEGENERATE_MARK = "⚠"  # the system's planner / judge failed on > 10% of calls: not a measurement of the system
+VERDICT_MARKS = {"reproduced": "✓", "below": "↓", "above": "↑", "inconclusive": "?"}
 SYSTEM_LABELS = {"plain": "plain", "plan": "+ plan", "best_of_n": "+ best-of-3", "k2_full": "+ plan + best-of-3"}
 
 # Benchmarks whose problems (or grading) are never the paper's in k2bench, and why (suites/*/README.md)

@@ -210,3 +210,63 @@ def combine(healths: Iterable[RunHealth]) -> RunHealth:
 
 def ratio_text(parsed: int, calls: int) -> str:
     return f"{parsed}/{calls} ({100 * parsed / calls:.0f}%)" if calls else ""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# how health is shown: the same columns in Table 2, the runs table and (condensed) the leaderboard
+
+HEALTH_HEADERS = ["Triage parsed", "Plans inserted", "Judge parsed", "Decisive judgements", "Winner position", "Planner / judge"]
+
+
+def health_cells(health: RunHealth) -> list[str]:
+    """The five count columns of HEALTH_HEADERS (empty for a system with no planner or judge)."""
+    if not health.applies:
+        return ["", "", "", "", ""]
+    return [
+        ratio_text(health.triage_parsed, health.triage_calls) or ("—" if not health.has_planner else "0"),
+        f"{health.plans_inserted}/{health.plan_branches}" if health.has_planner else "—",
+        ratio_text(health.judge_parsed, health.judge_calls) or "—",
+        f"{health.judge_decisive}/{health.judge_calls}" if health.judge_calls else "—",
+        health.winner_text() or "—",
+    ]
+
+
+def health_record(health: RunHealth) -> dict[str, Any]:
+    return {
+        "triage_calls": health.triage_calls,
+        "triage_parsed": health.triage_parsed,
+        "triage_parsed_rate": health.triage_parsed_rate,
+        "plan_branches": health.plan_branches,
+        "plans_inserted": health.plans_inserted,
+        "judge_calls": health.judge_calls,
+        "judge_parsed": health.judge_parsed,
+        "judge_parsed_rate": health.judge_parsed_rate,
+        "judge_decisive": health.judge_decisive,
+        "winner_positions": health.winner_text() or None,
+        "health_source": "/".join(health.sources) or None,
+        "degenerate": "; ".join(health.failures()) or None,
+        "_health": health,
+    }
+
+
+def roles_text(runs: Iterable[Any]) -> str:
+    """Who planned and judged, with what decoding settings (log metadata `system_roles`, else the calls), over
+    some analysis.load.Run objects."""
+    found: dict[str, set[str]] = {}
+    for run in runs:
+        for role, spec in run.roles().items():
+            generate = spec.get("generate") or {}
+            settings = ", ".join(
+                f"{short}={_setting(generate.get(name))}"
+                for name, short in (("temperature", "T"), ("top_p", "top-p"), ("max_tokens", "max"))
+            )
+            found.setdefault(role, set()).add(f"{spec.get('model', '?')} ({settings})")
+    return "; ".join(f"{role}: {' | '.join(sorted(v))}" for role, v in sorted(found.items()))
+
+
+def _setting(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, list):
+        return "/".join(_setting(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)

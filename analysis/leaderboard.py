@@ -20,19 +20,20 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.catalogue import ABLATION_SYSTEMS, MICRO_AVG, PAPER_MODEL, PIPELINE_CHECK_NOTE, TABLE1_BENCHMARKS, label
-from analysis.health import combine, ratio_text
-from analysis.render import GENERATED, fmt_num, fmt_pct, write_text
-from analysis.summary import Summary
-from analysis.tables import (
+from analysis.catalogue import (
+    ABLATION_SYSTEMS,
     DEGENERATE_MARK,
-    DIFFERENT_SET_MARK,
+    MICRO_AVG,
     NOT_RUN,
-    Cells,
-    interval_text,
-    reported_text,
-    verdict_text,
+    PAPER_MODEL,
+    PIPELINE_CHECK_NOTE,
+    TABLE1_BENCHMARKS,
+    label,
 )
+from analysis.cells import Cells, leaderboard_parts, reported_text
+from analysis.health import combine, ratio_text
+from analysis.render import GENERATED, fmt_num, write_text
+from analysis.summary import Summary
 
 SHORT_LABELS = {
     "aime2024": "AIME 24",
@@ -119,29 +120,16 @@ def _our_row(summary: Summary, cols: list[Column], model: str, system: str) -> R
         "source": Cell("ours", sort="ours"),
     }
     mismatches: set[str] = set()
+    group = "table1" if system == "k2_full" else "table2"
     for col in cols[3:-4]:
-        group = "table1" if system == "k2_full" else "table2"
         reported = summary.reported.one(group, model=model, system=system, benchmark=col.key)
-        found = lookup.get(model, system, col.key)
-        if found is None:
+        record = lookup.record(group, model, system, col.key, reported)
+        if record["status"] != "run":
             cells[col.key] = Cell(NOT_RUN)
             continue
-        mismatches.update(found.mismatches)
-        est = found.estimate
-        text, titles = fmt_pct(est.mean), []
-        if found.problem_set:
-            text += f" {DIFFERENT_SET_MARK}"
-            titles.append(f"different problem set: {found.problem_set}")
-        if found.degenerate:
-            text += f" {DEGENERATE_MARK}"
-            titles.append("degenerate: " + "; ".join(found.degenerate))
-        detail = [interval_text(est), found.size.strip("()")]
-        if col.key == MICRO_AVG and found.partial:
-            detail.append(found.partial.replace("partial: weights", "partial"))
-        rep, _ = lookup.verdict(found, reported)
-        if rep is not None:
-            detail.append(verdict_text(rep))
-        cells[col.key] = Cell(text, detail, f"{est.mean:.6f}", "; ".join(titles))
+        mismatches.update(record["_mismatches"])
+        text, detail, sort, title = leaderboard_parts(record)
+        cells[col.key] = Cell(text, detail, sort, title)
     stats = summary.of(model, system)
     tokens = [st.response_tokens.mean for st in stats if st.response_tokens is not None]
     tps = [c.tokens_per_second for st in stats for c in st.run.solver_calls() if c.tokens_per_second]
@@ -194,7 +182,7 @@ LEGEND = (
 )
 
 
-def to_markdown(summary: Summary) -> str:
+def to_markdown(summary: Summary, computed: list[Row] | None = None) -> str:
     cols = columns(summary)
     lines = [f"<!-- {GENERATED} -->", "", "# k2bench leaderboard", ""]
     note = banner(summary)
@@ -203,7 +191,7 @@ def to_markdown(summary: Summary) -> str:
     lines += [LEGEND + " A sortable version: leaderboard.html.", ""]
     lines.append("| " + " | ".join(c.title for c in cols) + " |")
     lines.append("|" + "|".join("---" for _ in cols) + "|")
-    for row in rows(summary):
+    for row in computed if computed is not None else rows(summary):
         texts = []
         for c in cols:
             cell = row.cells[c.key]
@@ -292,10 +280,10 @@ def _row_html(row: Row, cols: list[Column]) -> list[str]:
     return out
 
 
-def to_html(summary: Summary) -> str:
+def to_html(summary: Summary, computed: list[Row] | None = None) -> str:
     cols = columns(summary)
     e = html.escape
-    all_rows = rows(summary)
+    all_rows = computed if computed is not None else rows(summary)
     ranked = [r for r in all_rows if not r.degenerate]
     apart = [r for r in all_rows if r.degenerate]
     out = [
@@ -341,6 +329,7 @@ def to_html(summary: Summary) -> str:
 
 def write(summary: Summary, results_dir: Path) -> list[Path]:
     md, page = results_dir / "leaderboard.md", results_dir / "leaderboard.html"
-    write_text(md, to_markdown(summary))
-    write_text(page, to_html(summary))
+    computed = rows(summary)  # once, for both pages
+    write_text(md, to_markdown(summary, computed))
+    write_text(page, to_html(summary, computed))
     return [md, page]

@@ -263,8 +263,49 @@ def _role_from_accounting(records: list[dict[str, Any]], used: set[int], event: 
     return None
 
 
+GENERATE_FIELDS = ("temperature", "top_p", "max_tokens")
+
+
+def _recorded_generate(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The decoding config a CallRecord carries (`generate` = the GenerateConfig fields the call used), or None
+    for records written before systems/ recorded it (old logs)."""
+    generate = record.get("generate")
+    if isinstance(generate, dict):
+        return generate
+    if any(k in record for k in GENERATE_FIELDS):
+        return {k: record.get(k) for k in GENERATE_FIELDS}
+    return None
+
+
+def _calls_from_records(records: list[dict[str, Any]]) -> tuple[Call, ...]:
+    """Calls straight from the records systems/accounting.py wrote, in call order: role, model, tokens, the
+    provider's time and the decoding config as recorded (no matching against the model events)."""
+    calls = []
+    for record in sorted(records, key=lambda r: int(r.get("index") or 0)):
+        generate = _recorded_generate(record) or {}
+        seconds = record.get("provider_time_s")
+        calls.append(
+            Call(
+                role=str(record.get("role") or "solver"),
+                model=str(record.get("model")),
+                output_tokens=int(record.get("output_tokens") or 0),
+                total_tokens=int(record.get("total_tokens") or 0),
+                seconds=float(seconds) if seconds is not None else None,
+                temperature=generate.get("temperature"),
+                top_p=generate.get("top_p"),
+                max_tokens=generate.get("max_tokens"),
+                max_tokens_effective=generate.get("max_tokens_effective", record.get("max_tokens_effective")),
+            )
+        )
+    return tuple(calls)
+
+
 def _calls_of(sample: Any) -> tuple[Call, ...]:
-    records = list((sample.store or {}).get(ACCOUNTING_STORE_KEY) or [])
+    """The sample's model calls: from its CallRecords when every record carries its decoding config (new logs);
+    else (plain evals, old system logs) rebuilt from the model events, roles matched to the records."""
+    records = [r for r in (sample.store or {}).get(ACCOUNTING_STORE_KEY) or [] if isinstance(r, dict)]
+    if records and all(_recorded_generate(r) is not None for r in records):
+        return _calls_from_records(records)
     used: set[int] = set()
     calls = []
     for event in sample.events:

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from analysis.catalogue import ABLATION_SYSTEMS, BASELINE_SYSTEM, TABLE2_BENCHMARKS, label
+from analysis.cells import paper_delta
 from analysis.render import GENERATED
-from analysis.summary import ABLATION_SYSTEMS, BASELINE_SYSTEM, Summary
+from analysis.summary import Summary
 
 DPI = 100
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -172,8 +174,6 @@ def accuracy_vs_cost(summary: Summary, out: Path) -> Path:
 
 
 def ablation_deltas(summary: Summary, out: Path) -> Path:
-    from analysis.tables import TABLE2_BENCHMARKS, label, paper_delta
-
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 4.2))
     systems = [s for s in ABLATION_SYSTEMS if s != BASELINE_SYSTEM]

@@ -37,7 +37,6 @@ from suites.stats import (
 )
 
 COMMITTED_LOGS = "logs/committed"
-__all__ = ["ABLATION_SYSTEMS", "BASELINE_SYSTEM", "MICRO_AVG", "COMMITTED_LOGS", "summarize", "summarize_runs"]
 
 
 @dataclass

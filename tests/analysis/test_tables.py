@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import leaderboard, tables
+from analysis import catalogue, leaderboard, runs, speculative, tables
 from analysis.health import SampleHealth
 from analysis.load import Call, Run, SampleResult, load_reported, select_runs
 from analysis.render import GENERATED, to_csv, to_latex, to_markdown
@@ -111,7 +111,7 @@ def test_reproduction_verdicts_on_the_same_problems():
     row = next(r for r in t1.rows if r[0] == "k2-think · k2_full (ours)")
     assert row[1].startswith("90.8 [") and "(30×16) ✓ Δ+0.0±" in row[1]
     assert "↓ Δ-5.0±" in row[2]
-    assert row[3] == tables.NOT_RUN  # HMMT not run
+    assert row[3] == catalogue.NOT_RUN  # HMMT not run
     rec = next(r for r in t1.records if r["source"] == "ours" and r["benchmark"] == "aime2024")
     assert rec["verdict"] == "reproduced" and rec["reported_pct"] == 90.83 and rec["n_problems"] == 30
     assert rec["verdict_tolerance_pp"] == pytest.approx(5.0) and 0 < rec["verdict_half_width_pp"] < 5
@@ -143,16 +143,16 @@ def test_different_problem_set_marker_in_table1_table2_and_leaderboard():
     row = next(r for r in t1.rows if r[0].startswith("m · plain"))
     by_col = dict(zip(t1.headers, row, strict=True))
     for name in ("HLE", "Omni-MATH-HARD", "LiveCodeBench v5"):
-        assert by_col[name].endswith(tables.DIFFERENT_SET_MARK), name
-    assert tables.DIFFERENT_SET_MARK not in by_col["GPQA-Diamond"]
+        assert by_col[name].endswith(catalogue.DIFFERENT_SET_MARK), name
+    assert catalogue.DIFFERENT_SET_MARK not in by_col["GPQA-Diamond"]
     assert any(n.startswith("† HLE:") for n in t1.notes) and any(n.startswith("† LiveCodeBench") for n in t1.notes)
     t2 = tables.table2(summary)
     row2 = next(r for r in t2.rows if r[0].startswith("m plain"))
-    assert row2[t2.headers.index("Omni-MATH-HARD")].endswith(tables.DIFFERENT_SET_MARK)
+    assert row2[t2.headers.index("Omni-MATH-HARD")].endswith(catalogue.DIFFERENT_SET_MARK)
     page = leaderboard.to_html(summary)
-    assert page.count(f" {tables.DIFFERENT_SET_MARK}<small>") == 3 and "text-only subset and judge" in page
+    assert page.count(f" {catalogue.DIFFERENT_SET_MARK}<small>") == 3 and "text-only subset and judge" in page
     md_rows = [line for line in leaderboard.to_markdown(summary).splitlines() if line.startswith("| m |")]
-    assert sum(line.count(f" {tables.DIFFERENT_SET_MARK} ") for line in md_rows) == 3
+    assert sum(line.count(f" {catalogue.DIFFERENT_SET_MARK} ") for line in md_rows) == 3
     # LiveCodeBench on the hub's full tests in the paper's window (July 2024 on) is the paper's problem set
     full = make_run("m", "plain", "livecodebench_v5", problems(10, 1, "l"), test_source="full",
                     window=("2024-07-01", "2025-02-01"))  # fmt: skip
@@ -170,7 +170,7 @@ def test_other_models_get_no_verdict():
     assert "pipeline check" in row[0]
     # the paper's model row stays, with every cell "not run"
     paper_row = next(r for r in t1.rows if r[0] == "k2-think · k2_full (ours)")
-    assert set(paper_row[1:-1]) == {tables.NOT_RUN}
+    assert set(paper_row[1:-1]) == {catalogue.NOT_RUN}
 
 
 def test_protocol_mismatch_flags():
@@ -204,8 +204,8 @@ def test_select_runs_paper_protocol_wins_over_more_samples():
     assert selected[("m", "plain", "aime2024")] is paper
     # the other run stays visible in the runs table, marked unused
     summary = summary_of([capped, paper])
-    runs = tables.runs_table(summary)
-    assert [(r["log"], r["used"]) for r in runs.records] == [(paper.path, True), (capped.path, False)]
+    table = runs.runs_table(summary)
+    assert [(r["log"], r["used"]) for r in table.records] == [(paper.path, True), (capped.path, False)]
 
 
 def test_micro_average_pools_problems_with_paper_weights():
@@ -280,7 +280,7 @@ def test_degenerate_cells_are_marked_and_left_out_of_deltas_and_rankings():
     assert rec["status"] == "degenerate" and "planner failed 30/30 calls" in rec["excluded_because"]
     t2 = tables.table2(summary)
     plan_row = next(r for r in t2.rows if r[0].startswith("m + plan"))
-    assert plan_row[0].endswith("⚠ degenerate") and plan_row[1].endswith(tables.DEGENERATE_MARK)
+    assert plan_row[0].endswith("⚠ degenerate") and plan_row[1].endswith(catalogue.DEGENERATE_MARK)
     assert plan_row[t2.headers.index("Triage parsed")] == "0/30 (0%)"
     assert plan_row[t2.headers.index("Plans inserted")] == "0/30"
     bo3_row = next(r for r in t2.rows if r[0].startswith("m + best-of-3"))
@@ -385,8 +385,8 @@ def test_speculative_table_pairs_outputs_and_reads_serving_metrics():
         "acceptance_rate": 0.25,
     }
     plan_only = make_run("m", "plan", "aime2024", problems(6, 2))  # no overlay: not a speculative row
-    t = tables.speculative(summary_of([base, over, plan_only]))
-    assert [r[0] for r in t.rows] == [tables.row_label("m", "speculative")]
+    t = speculative.speculative(summary_of([base, over, plan_only]))
+    assert [r[0] for r in t.rows] == [catalogue.row_label("m", "speculative")]
     total = next(r for r in t.records if r["scope"] == "all")
     assert total["paired_samples"] == 6 and total["identical_responses"] == 4
     assert total["accuracy_delta"] == pytest.approx(-1 / 6)
@@ -398,5 +398,66 @@ def test_speculative_table_pairs_outputs_and_reads_serving_metrics():
 
 
 def test_speculative_table_says_when_nothing_ran():
-    t = tables.speculative(summary_of([make_run("m", "plain", "aime2024", problems(3, 1))]))
+    t = speculative.speculative(summary_of([make_run("m", "plain", "aime2024", problems(3, 1))]))
     assert t.rows == [] and "No run with a speculative overlay" in t.notes[0]
+
+
+def test_calls_come_from_the_records_when_they_carry_their_config():
+    """New logs: CallRecords with their decoding config are read as they are (no matching against events);
+    old logs (records without config) fall back to the model events (tests/analysis/test_trace.py reads them)."""
+    from types import SimpleNamespace
+
+    from analysis.load import _calls_of
+
+    records = [
+        {"index": 1, "role": "judge", "purpose": "judge", "model": "k2bench/m", "output_tokens": 40,
+         "total_tokens": 400, "provider_time_s": 2.0, "generate": {"temperature": 0.0, "top_p": 1.0, "max_tokens": 512}},
+        {"index": 0, "role": "solver", "purpose": "generate", "model": "k2bench/m", "output_tokens": 100,
+         "total_tokens": 150, "provider_time_s": 4.0, "generate": {"temperature": 1.0, "top_p": 0.95, "max_tokens": 256,
+                                                                   "max_tokens_effective": 256}},
+    ]  # fmt: skip
+    sample = SimpleNamespace(store={"Accounting:calls": records}, events=[])  # no events: records must suffice
+    solver, judge = _calls_of(sample)
+    assert (solver.role, solver.temperature, solver.max_tokens_effective, solver.tokens_per_second) == ("solver", 1.0, 256, 25.0)
+    assert (judge.role, judge.temperature, judge.top_p, judge.max_tokens) == ("judge", 0.0, 1.0, 512)
+    old = SimpleNamespace(store={"Accounting:calls": [{k: v for k, v in records[0].items() if k != "generate"}]}, events=[])
+    assert _calls_of(old) == ()  # old records: the events are the source (none here), roles matched onto them
+
+
+def test_rows_are_rendered_from_the_records():
+    """Tables are built once from records: each of our Table 1 cells is the text of its CSV record."""
+    from analysis.cells import cell_text
+
+    runs_ = [make_run("m", "plain", "aime2024", epochs_of(AIME24_LIKE), epochs=16),
+             make_run("m", "plain", "omni_math_hard", problems(173, 20, "o"))]  # fmt: skip
+    t1 = tables.table1(summary_of(runs_))
+    row = next(r for r in t1.rows if r[0].startswith("m · plain"))
+    mine = [r for r in t1.records if r["model"] == "m"]
+    assert row[1 : 1 + len(mine)] == [cell_text(r) for r in mine]
+    assert all(not k.startswith("_") for k in to_csv(t1).splitlines()[1].split(","))
+
+
+def test_analysis_rooms_import_without_circles():
+    """analysis/ in rooms of one job: no import circle among its modules; the leaderboard and the plots take
+    labels from the catalogue and cells, never from tables.py; no module of systems/ or training/ imports
+    analysis (DESIGN.md: nothing imports analysis)."""
+    import ast
+
+    graph: dict[str, set[str]] = {}
+    for path in sorted((REPO / "analysis").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("analysis"):
+                imported |= {node.module} if node.module != "analysis" else {f"analysis.{a.name}" for a in node.names}
+        graph[f"analysis.{path.stem}"] = imported - {f"analysis.{path.stem}"}
+
+    def reaches(start, target, seen=()):
+        return any(n == target or (n not in seen and reaches(n, target, (*seen, n))) for n in graph.get(start, ()))
+
+    circles = [m for m in graph if reaches(m, m)]
+    assert not circles, f"import circle through {circles}"
+    assert "analysis.tables" not in graph["analysis.leaderboard"] | graph["analysis.plots"]
+    for folder in ("systems", "training", "suites", "models"):
+        for path in (REPO / folder).rglob("*.py"):
+            assert "from analysis" not in path.read_text(encoding="utf-8"), path
