@@ -16,6 +16,7 @@ from pathlib import Path
 
 from analysis import leaderboard, plots, tables
 from analysis.render import Table, to_csv, write_table, write_text
+from analysis.runs import index_records
 from analysis.summary import COMMITTED_LOGS, summarize
 
 
@@ -26,7 +27,7 @@ def reproduce(results_dir: Path, logs_dir: Path | None = None, out_dir: Path | N
     out_dir = out_dir or results_dir
     summary = summarize(results_dir, logs_dir)
     written: list[Path] = []
-    index = Table("index", "every log found", [], [], tables.index_records(summary))
+    index = Table("index", "every log found", [], [], index_records(summary))
     write_text(out_dir / "index.csv", to_csv(index))
     written.append(out_dir / "index.csv")
     for table in tables.all_tables(summary):

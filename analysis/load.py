@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from analysis.health import RunHealth, SampleHealth, run_health, sample_health
+
 DEFAULT_SYSTEM = "plain"
 # roles of helper calls inside a system (inspect model roles); a call with no role is the solver model itself
 HELPER_ROLES = ("planner", "judge", "grader", "critic", "verifier")
@@ -62,6 +64,7 @@ class SampleResult:
     stop_reason: str | None
     calls: tuple[Call, ...]
     response_sha: str | None = None  # sha256 of the graded response text: compares outputs without storing them
+    health: SampleHealth = SampleHealth()  # planner / judge calls of a system (analysis/health.py)
 
 
 @dataclass
@@ -89,6 +92,9 @@ class Run:
     # vLLM /metrics deltas systems.run recorded around the serving group (log.metadata, a log edit): acceptance
     # rate and server-side generation tok/s of a speculative overlay; None for in-process or external models
     serving_metrics: dict[str, Any] | None = None
+    model_meta: dict[str, Any] = field(default_factory=dict)  # models/*.yaml meta block (family, params, engine)
+    window: tuple[str, str] | None = None  # LiveCodeBench's contest-date window [start, end)
+    system_roles: dict[str, Any] | None = None  # eval metadata: who planned / judged, with what generate config
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -112,6 +118,26 @@ class Run:
             if value is not None:
                 by_problem.setdefault(s.problem_id, []).append(float(value))
         return by_problem
+
+    def health(self) -> RunHealth:
+        return run_health(s.health for s in self.samples)
+
+    def roles(self) -> dict[str, dict[str, Any]]:
+        """{"planner"|"judge": {"model": ..., "generate": {...}}}: the log's `system_roles` when recorded, else
+        what the calls of that role show (model, and the decoding settings each call's event carried)."""
+        if self.system_roles:
+            return {r: dict(v) for r, v in sorted(self.system_roles.items()) if isinstance(v, dict)}
+        found: dict[str, dict[str, Any]] = {}
+        for role in ("planner", "judge"):
+            calls = [c for s in self.samples for c in s.calls if c.role == role]
+            if not calls:
+                continue
+            generate: dict[str, Any] = {}
+            for name in ("temperature", "top_p", "max_tokens"):
+                seen = sorted({getattr(c, name) for c in calls if getattr(c, name) is not None})
+                generate[name] = None if not seen else seen[0] if len(seen) == 1 else seen
+            found[role] = {"model": "/".join(sorted({c.model for c in calls})), "generate": generate}
+        return found
 
     def solver_calls(self) -> list[Call]:
         return [c for s in self.samples for c in s.calls if c.role == "solver"]
@@ -237,8 +263,49 @@ def _role_from_accounting(records: list[dict[str, Any]], used: set[int], event: 
     return None
 
 
+GENERATE_FIELDS = ("temperature", "top_p", "max_tokens")
+
+
+def _recorded_generate(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The decoding config a CallRecord carries (`generate` = the GenerateConfig fields the call used), or None
+    for records written before systems/ recorded it (old logs)."""
+    generate = record.get("generate")
+    if isinstance(generate, dict):
+        return generate
+    if any(k in record for k in GENERATE_FIELDS):
+        return {k: record.get(k) for k in GENERATE_FIELDS}
+    return None
+
+
+def _calls_from_records(records: list[dict[str, Any]]) -> tuple[Call, ...]:
+    """Calls straight from the records systems/accounting.py wrote, in call order: role, model, tokens, the
+    provider's time and the decoding config as recorded (no matching against the model events)."""
+    calls = []
+    for record in sorted(records, key=lambda r: int(r.get("index") or 0)):
+        generate = _recorded_generate(record) or {}
+        seconds = record.get("provider_time_s")
+        calls.append(
+            Call(
+                role=str(record.get("role") or "solver"),
+                model=str(record.get("model")),
+                output_tokens=int(record.get("output_tokens") or 0),
+                total_tokens=int(record.get("total_tokens") or 0),
+                seconds=float(seconds) if seconds is not None else None,
+                temperature=generate.get("temperature"),
+                top_p=generate.get("top_p"),
+                max_tokens=generate.get("max_tokens"),
+                max_tokens_effective=generate.get("max_tokens_effective", record.get("max_tokens_effective")),
+            )
+        )
+    return tuple(calls)
+
+
 def _calls_of(sample: Any) -> tuple[Call, ...]:
-    records = list((sample.store or {}).get(ACCOUNTING_STORE_KEY) or [])
+    """The sample's model calls: from its CallRecords when every record carries its decoding config (new logs);
+    else (plain evals, old system logs) rebuilt from the model events, roles matched to the records."""
+    records = [r for r in (sample.store or {}).get(ACCOUNTING_STORE_KEY) or [] if isinstance(r, dict)]
+    if records and all(_recorded_generate(r) is not None for r in records):
+        return _calls_from_records(records)
     used: set[int] = set()
     calls = []
     for event in sample.events:
@@ -279,6 +346,7 @@ def _sample_result(sample: Any) -> SampleResult:
         stop_reason=sample.output.stop_reason if sample.output is not None else None,
         calls=_calls_of(sample),
         response_sha=_response_sha(sample),
+        health=sample_health(sample.metadata, sample.store),
     )
 
 
@@ -324,6 +392,9 @@ def read_run(path: Path, root: Path) -> Run:
         test_source=meta.get("tests") if isinstance(meta.get("tests"), str) else None,
         samples=samples,
         serving_metrics=_serving_metrics(log),
+        model_meta=dict(meta.get("model_meta") or {}) if isinstance(meta.get("model_meta"), dict) else {},
+        window=tuple(str(x) for x in meta["window"]) if isinstance(meta.get("window"), list) else None,
+        system_roles=dict(meta["system_roles"]) if isinstance(meta.get("system_roles"), dict) else None,
     )
 
 
@@ -347,13 +418,23 @@ def load_runs(logs_dir: Path | str, root: Path | str | None = None) -> list[Run]
 
 
 def select_runs(runs: Iterable[Run]) -> tuple[dict[tuple[str, str, str], Run], set[str]]:
-    """One run per (model, system, suite): successful logs only; prefer the highest suite major version, then
-    the most samples, then the latest. Returns ({key: run}, paths of the runs used)."""
+    """One run per (model, system, suite), protocol first: successful logs only; a run at the paper's protocol
+    (no mismatch) wins, then one over the whole suite, then the highest suite major version, the most samples,
+    the latest. A capped or partial run never displaces a paper-protocol one; the others stay in the runs
+    table and index.csv. Returns ({key: run}, paths of the runs used)."""
     best: dict[tuple[str, str, str], Run] = {}
 
     def rank(run: Run) -> tuple:
         major = run.suite_version.split("-")[0]
-        return (int(major) if major.isdigit() else -1, len(run.samples), run.created, run.path)
+        whole = run.dataset_problems is None or run.n_problems >= run.dataset_problems
+        return (
+            not run.protocol_mismatches(),
+            whole,
+            int(major) if major.isdigit() else -1,
+            len(run.samples),
+            run.created,
+            run.path,
+        )
 
     for run in runs:
         if run.status != "success" or not run.samples:

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from analysis.catalogue import ABLATION_SYSTEMS, BASELINE_SYSTEM, TABLE2_BENCHMARKS, label
+from analysis.cells import paper_delta
 from analysis.render import GENERATED
-from analysis.summary import ABLATION_SYSTEMS, BASELINE_SYSTEM, Summary
+from analysis.summary import Summary
 
 DPI = 100
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -131,7 +133,7 @@ def accuracy_vs_cost(summary: Summary, out: Path) -> Path:
                 [100 * acc.mean],
                 yerr=yerr,
                 fmt=marker,
-                color=colors[suite],
+                color="0.75" if st.degenerate else colors[suite],  # degenerate: not a measurement of the system
                 capsize=3,
                 markersize=6,
                 fillstyle=fill,
@@ -161,7 +163,10 @@ def accuracy_vs_cost(summary: Summary, out: Path) -> Path:
     else:
         _empty(ax_tok, "no runs")
         _empty(ax_lat, "no runs")
-    fig.suptitle("One point per (model, system, suite): color = suite, marker = system, fill = model")
+    fig.suptitle(
+        "One point per (model, system, suite): color = suite, marker = system, fill = model; "
+        "light grey = degenerate system cell (planner / judge failed)"
+    )
     fig.tight_layout()
     path = _save(fig, out / "accuracy_vs_tokens.png")
     plt.close(fig)
@@ -169,8 +174,6 @@ def accuracy_vs_cost(summary: Summary, out: Path) -> Path:
 
 
 def ablation_deltas(summary: Summary, out: Path) -> Path:
-    from analysis.tables import TABLE2_BENCHMARKS, label, paper_delta
-
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 4.2))
     systems = [s for s in ABLATION_SYSTEMS if s != BASELINE_SYSTEM]
@@ -215,7 +218,15 @@ def ablation_deltas(summary: Summary, out: Path) -> Path:
     ax.set_xticks(range(len(benchmarks)), [label(b) for b in benchmarks], fontsize=8)
     ax.set_ylabel("Δ accuracy vs plain (pp)")
     title = "Test-time components minus plain: paper (bars) and ours (points, paired 95% bootstrap interval)"
-    if drawn_ours == 0:
+    left_out: dict[str, list[str]] = {}
+    for model, system, _ in summary.excluded:
+        if system not in left_out.setdefault(model, []):
+            left_out[model].append(system)
+    if left_out:
+        title += "\nleft out as degenerate (planner / judge failed on >10% of calls): " + "; ".join(
+            f"{m}: {', '.join(s for s in ABLATION_SYSTEMS if s in systems)}" for m, systems in sorted(left_out.items())
+        )
+    elif drawn_ours == 0:
         title += "\nours: no paired system runs committed yet (only plain)"
     ax.set_title(title, fontsize=9)
     handles, labels_ = ax.get_legend_handles_labels()

@@ -1,6 +1,7 @@
 """Writers for generated tables: markdown, CSV and LaTeX, each stamped as generated, byte-for-byte deterministic.
 
-A `Table` holds display rows (strings, for markdown and LaTeX) and records (typed dicts, for CSV). Nothing here
+A `Table` holds records (typed dicts, for CSV) and the display rows rendered from them (strings, for markdown and
+LaTeX): each table module builds its records once and renders each row from its record(s). Nothing here
 reads the clock or the environment, floats are formatted with fixed precision, and files end with one newline,
 so a second `python -m analysis` rewrites identical bytes.
 """
@@ -68,9 +69,11 @@ def to_markdown(table: Table) -> str:
 
 
 def to_csv(table: Table) -> str:
+    """Every record key, in order of first appearance, except display-only keys (a leading underscore: what a
+    row needs to be rendered from its record but the CSV already says in other columns)."""
     columns: list[str] = []
     for record in table.records:
-        columns += [k for k in record if k not in columns]
+        columns += [k for k in record if k not in columns and not k.startswith("_")]
     buffer = io.StringIO()
     buffer.write(f"# {GENERATED}\n")
     writer = csv.writer(buffer, lineterminator="\n")
@@ -102,6 +105,10 @@ LATEX_ESCAPES = {
     "·": r"$\cdot$",
     "†": r"$^\dagger$",
     "≈": r"$\approx$",
+    "↓": r"$\downarrow$",
+    "↑": r"$\uparrow$",
+    "⚠": r"\textbf{(!)}",
+    "…": r"\ldots{}",
 }
 
 

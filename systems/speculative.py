@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import sys
 import time
@@ -209,16 +208,10 @@ def distinct_2(ids: list[int]) -> float | None:
 
 
 def permutation_p(a: list[float], b: list[float], permutations: int = PERMUTATIONS, seed: int = 0) -> float:
-    """One-sided p-value for mean(b) - mean(a) >= observed under exchangeability."""
-    rng = random.Random(seed)
-    observed = statistics.fmean(b) - statistics.fmean(a)
-    pooled, n_a = a + b, len(a)
-    hits = 0
-    for _ in range(permutations):
-        rng.shuffle(pooled)
-        if statistics.fmean(pooled[n_a:]) - statistics.fmean(pooled[:n_a]) >= observed:
-            hits += 1
-    return (hits + 1) / (permutations + 1)
+    """One-sided p-value for mean(b) - mean(a) >= observed under exchangeability (suites/stats.py, scipy.stats)."""
+    from suites.stats import permutation_p_greater
+
+    return permutation_p_greater(a, b, seed=seed, permutations=permutations)
 
 
 def output_stats(scorer: PlainScorer, phase: Phase) -> dict[str, Any]:

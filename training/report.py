@@ -28,35 +28,28 @@ CURVE_KEYS = ("reward", "reward_std", "rewards/math_reward/mean", "rewards/forma
 
 
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """95% Wilson interval of k/n (suites/stats.py; z kept for callers, only 95% is used)."""
+    from suites.stats import wilson_interval
+
     if n == 0:
         return (math.nan, math.nan)
-    p = k / n
-    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return ((centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n))
+    return wilson_interval(k / n, n)
 
 
 def rise(values: list[float], window: int, reps: int = 10_000, seed: int = 0) -> dict[str, float]:
     """First vs last `window` steps of a per-step mean reward: difference, bootstrap 95% CI, permutation p-value.
 
     The unit is the step, not the completion: a step's completions share a few prompts and are not independent.
-    The p-value is one-sided (H1: the last window is higher), from `reps` random relabellings of the steps.
+    The p-value is one-sided (H1: the last window is higher), from `reps` random relabellings of the steps;
+    both from suites/stats.py (scipy.stats.bootstrap, percentile; scipy.stats.permutation_test).
     """
-    import random
+    from suites.stats import two_sample_comparison
 
     first, last = values[:window], values[-window:]
-    diff = sum(last) / len(last) - sum(first) / len(first)
-    rng = random.Random(seed)
-    boots = sorted(
-        sum(rng.choices(last, k=len(last))) / len(last) - sum(rng.choices(first, k=len(first))) / len(first)
-        for _ in range(reps)
-    )
-    pooled, exceed = first + last, 0
-    for _ in range(reps):
-        rng.shuffle(pooled)
-        exceed += sum(pooled[window:]) / len(last) - sum(pooled[:window]) / len(first) >= diff - 1e-12
+    result = two_sample_comparison(first, last, seed=seed, resamples=reps, permutations=reps)
     return {"window_steps": window, "first_mean": sum(first) / len(first), "last_mean": sum(last) / len(last),
-            "difference": diff, "ci95_low": boots[int(0.025 * reps)], "ci95_high": boots[int(0.975 * reps) - 1],
-            "p_one_sided": (exceed + 1) / (reps + 1), "method": "step-level bootstrap CI, permutation p-value"}
+            "difference": result.difference, "ci95_low": result.ci_low, "ci95_high": result.ci_high,
+            "p_one_sided": result.p_greater, "method": "step-level bootstrap CI, permutation p-value (scipy.stats)"}
 
 
 MATH_KEYS = ("rewards/math_reward/mean", "rewards/math_literal_reward/mean")  # whichever math reward the run used

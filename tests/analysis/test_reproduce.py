@@ -110,3 +110,29 @@ def test_logs_outside_results_are_listed_with_absolute_paths(tmp_path):
     (inside,) = [r for r in load_runs(REPO / "results" / "logs" / "committed", root=REPO / "results")
                  if r.path.endswith(committed.name)]
     assert inside.path == committed.relative_to(REPO / "results").as_posix()
+
+
+def test_readme_commands_run_as_written(tmp_path):
+    """analysis/README.md's commands, each run as written from a checkout-like folder (a copy of results/ with its
+    hand-kept files and committed logs; the code from this repo on PYTHONPATH)."""
+    import os
+    import re
+    import shlex
+
+    readme = (REPO / "analysis" / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```bash\n(.*?)```", readme, flags=re.S).group(1)
+    commands = [line for line in block.splitlines() if line.strip()]
+    assert commands == ["python -m analysis", "python -m analysis --logs results/logs --out /tmp/k2bench-all"]
+    work = tmp_path / "checkout"
+    (work / "results").mkdir(parents=True)
+    for name in HAND_KEPT:
+        if (RESULTS / name).is_file():
+            shutil.copy2(RESULTS / name, work / "results" / name)
+    shutil.copytree(RESULTS / "logs" / "committed", work / "results" / "logs" / "committed")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    for command in commands:
+        argv = shlex.split(command)
+        assert argv[0] == "python"
+        subprocess.run([sys.executable, *argv[1:]], cwd=work, env=env, check=True, timeout=600, capture_output=True)
+    assert generated_files(work / "results") == generated_files(RESULTS)  # the first: the committed outputs
+    assert (Path("/tmp/k2bench-all") / "leaderboard.html").is_file()  # the second: every local log, elsewhere

@@ -1,6 +1,8 @@
-"""analysis/stats.py against cases with known answers: t quantiles, clustered SE, paired tests.
+"""suites/stats.py (the statistics analysis/, training/report.py and systems/speculative.py share) against cases
+with known answers: t quantiles, clustered SE, Wilson / exact intervals at the boundaries, the same-problem
+reproduction test, paired and two-sample tests.
 
-pytest tests/analysis/test_stats.py
+    pytest tests/analysis/test_stats.py
 """
 
 from __future__ import annotations
@@ -9,26 +11,39 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
-from analysis.stats import (
+from suites.stats import (
+    REPRODUCTION_TOLERANCE,
+    clopper_pearson,
     clustered_se,
-    estimate,
+    effective_n,
+    mean_estimate,
     paired_comparison,
     paired_relative_change,
+    proportion_estimate,
+    reproduction_test,
     sign_flip_p_value,
-    t_cdf,
     t_quantile,
+    two_sample_comparison,
+    wilson_interval,
 )
 
 # Student t 0.975 quantiles from printed tables (e.g. NIST/SEMATECH e-Handbook 1.3.6.7.2)
 T_975 = {1: 12.706, 2: 4.303, 5: 2.571, 10: 2.228, 29: 2.045, 100: 1.984}
+# An AIME-like run: 30 problems x 16 epochs, successes per problem as a strong model's are spread (13 always
+# solved, 2 never, the rest in between): mean 70.4%
+TYPICAL_SUCCESSES = [16] * 13 + [15, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 4, 3, 2, 1, 0, 0]
+
+
+def typical_run(successes=TYPICAL_SUCCESSES, epochs=16):
+    return {f"p{i:02d}": [1.0] * s + [0.0] * (epochs - s) for i, s in enumerate(successes)}
 
 
 @pytest.mark.parametrize(("df", "expected"), sorted(T_975.items()))
 def test_t_quantile_matches_tables(df, expected):
     assert t_quantile(0.975, df) == pytest.approx(expected, abs=5e-4)
     assert t_quantile(0.025, df) == pytest.approx(-expected, abs=5e-4)
-    assert t_cdf(t_quantile(0.9, df), df) == pytest.approx(0.9, abs=1e-9)
 
 
 def test_clustered_se_equals_se_of_problem_means_when_balanced():
@@ -37,30 +52,88 @@ def test_clustered_se_equals_se_of_problem_means_when_balanced():
     means = np.array([np.mean(v) for v in outcomes.values()])
     expected = means.std(ddof=1) / math.sqrt(len(means))
     assert clustered_se(list(outcomes.values())) == pytest.approx(expected, rel=1e-12)
-    est = estimate(outcomes)
-    assert est.mean == pytest.approx(means.mean())
-    half = t_quantile(0.975, 29) * expected
-    assert (est.ci_low, est.ci_high) == pytest.approx((means.mean() - half, means.mean() + half))
-    assert (est.n_problems, est.n_samples) == (30, 120)
+    est = proportion_estimate(outcomes)
+    assert est.mean == pytest.approx(means.mean()) and est.se == pytest.approx(expected)
+    assert (est.n_problems, est.n_samples, est.method) == (30, 120, "wilson-deff")
+    assert est.ci_low < est.mean < est.ci_high
 
 
-def test_clustering_widens_the_interval_when_epochs_agree():
-    # every problem gives the same answer in all 8 epochs: 8 epochs carry the information of 1, so the clustered
-    # SE must equal the SE of 10 independent problems, not of 80 samples
-    outcomes = {f"p{i}": [float(i < 5)] * 8 for i in range(10)}
-    naive = np.std([x for v in outcomes.values() for x in v], ddof=1) / math.sqrt(80)
-    assert estimate(outcomes).se == pytest.approx(np.std([0.0] * 5 + [1.0] * 5, ddof=1) / math.sqrt(10))
-    assert estimate(outcomes).se > 2.5 * naive
+def test_mean_estimate_is_a_t_interval_over_problem_means():
+    outcomes = {f"p{i}": [float(10 * i), float(10 * i + 2)] for i in range(12)}
+    means = np.array([10 * i + 1.0 for i in range(12)])
+    est = mean_estimate(outcomes, lower=0.0)
+    half = t_quantile(0.975, 11) * means.std(ddof=1) / math.sqrt(12)
+    assert (est.ci_low, est.ci_high) == pytest.approx((max(0.0, means.mean() - half), means.mean() + half))
+    assert est.method == "t"
 
 
-def test_estimate_bounds_and_degenerate_cases():
-    est = estimate({"a": [0.0, 1.0], "b": [0.0, 0.0], "c": [0.0, 0.0]}, bounds=(0.0, 1.0))
-    assert est.ci_low == 0.0 and est.ci_high > est.mean > 0
-    zero = estimate({f"p{i}": [0.0, 0.0] for i in range(30)})
-    assert (zero.mean, zero.se, zero.ci_low, zero.ci_high) == (0.0, 0.0, 0.0, 0.0)
-    assert zero.contains(0.0) and not zero.contains(0.9083)
+def test_zero_of_ten_has_an_honest_upper_bound():
+    """The collapse this replaced: 0/10 printed [0.0, 0.0]. Exact 95% upper bound is 30.8%, Wilson's 27.8%."""
+    est = proportion_estimate({f"p{i}": [0.0] for i in range(10)})
+    assert est.mean == 0.0 and est.ci_low == 0.0
+    assert 0.25 < est.ci_high < 0.35
+    assert est.ci_high == pytest.approx(wilson_interval(0.0, 10)[1])
+    low, high = clopper_pearson(0, 10)
+    assert low == 0.0 and high == pytest.approx(1 - 0.025 ** (1 / 10))  # the closed form of the exact bound
+    # the mirror image at 100%, and a single problem (n=1) never collapses either
+    full = proportion_estimate({f"p{i}": [1.0, 1.0] for i in range(10)})
+    assert full.ci_high == 1.0 and 0.65 < full.ci_low < 0.75
+    one = proportion_estimate({"p": [0.0]})
+    assert one.ci_high > 0.7
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 10), (1, 10), (5, 10), (10, 10), (31, 200), (3, 7)])
+def test_wilson_matches_scipy_for_integer_counts(k, n):
+    ci = scipy_stats.binomtest(k, n).proportion_ci(method="wilson")
+    assert wilson_interval(k / n, n) == pytest.approx((ci.low, ci.high), abs=1e-12)
+
+
+def test_effective_n_between_problems_and_samples():
+    # 8 epochs that always agree carry the information of 1: n_eff = n problems
+    agree = {f"p{i}": [float(i < 5)] * 8 for i in range(10)}
+    est = proportion_estimate(agree)
+    assert est.n_effective == pytest.approx(10, rel=0.12)  # p(1-p)/SE^2 = 0.25 / (0.25 * 10/9 / 10) = 9 -> 10
+    assert est.n_effective == 10  # clamped at the number of problems
+    # every problem at the same rate: no between-problem variance, the epochs are all the information
+    same_rate = {f"p{i}": [1.0, 0.0, 1.0, 0.0] for i in range(20)}
+    assert proportion_estimate(same_rate).n_effective == 80
+    assert effective_n(0.0, 0.0, 20, 80) == 20  # at 0%: the design effect cannot be measured, taken as k
+    assert effective_n(0.5, 0.05, 20, 80) == pytest.approx(80)  # 0.25 / 0.0025 = 100, clamped to 80 samples
+    assert effective_n(0.5, 0.2, 20, 80) == 20  # 6.25, clamped up to the 20 problems
+    wide, narrow = proportion_estimate(agree), proportion_estimate(same_rate)
+    assert wide.ci_high - wide.ci_low > narrow.ci_high - narrow.ci_low
+
+
+def test_reproduction_below_when_five_points_under_on_30_by_16():
+    outcomes = typical_run()
+    ours = np.mean([np.mean(v) for v in outcomes.values()])
+    below = reproduction_test(outcomes, ours + 0.05)
+    assert below.verdict == "below"
+    assert below.difference == pytest.approx(-0.05)
+    assert below.half_width < 0.05  # the epochs' noise on the same problems is ~+-4 points, not the +-12 of a t CI
+    same = reproduction_test(outcomes, ours)
+    assert same.verdict == "reproduced" and same.tolerance == REPRODUCTION_TOLERANCE
+    assert reproduction_test(outcomes, ours - 0.05).verdict == "above"
+    # 3 points under is within the noise but not within the tolerance: not decided either way
+    assert reproduction_test(outcomes, ours + 0.03).verdict == "inconclusive"
+
+
+def test_reproduction_is_inconclusive_on_one_epoch_or_few_problems():
+    one_epoch = {f"p{i}": [float(i % 4 != 0)] for i in range(30)}
+    mean = np.mean([v[0] for v in one_epoch.values()])
+    assert reproduction_test(one_epoch, mean).verdict == "inconclusive"  # +-16 points: cannot resolve 5
+    # even an all-correct run on 30 problems x 1 epoch cannot claim to reproduce 100%: Jeffreys keeps noise
+    assert reproduction_test({f"p{i}": [1.0] for i in range(30)}, 1.0).verdict == "inconclusive"
     with pytest.raises(ValueError):
-        estimate({})
+        reproduction_test(one_epoch, 90.83)  # a percentage passed as a fraction: refused
+
+
+def test_reproduction_variance_is_the_binomial_formula():
+    outcomes = typical_run()
+    p = np.array([(s + 0.5) / 17 for s in TYPICAL_SUCCESSES])
+    expected = math.sqrt(np.sum(p * (1 - p) * (1 / 16 + 1 / 16)) / 30**2)
+    assert reproduction_test(outcomes, 0.7).se == pytest.approx(expected)
+    assert reproduction_test(outcomes, 0.7, paper_epochs=64).se < expected  # a more precise paper value
 
 
 def test_paired_identical_systems():
@@ -89,7 +162,8 @@ def test_paired_monte_carlo_on_many_differences_is_seeded_and_small():
     first, second = paired_comparison(a, b), paired_comparison(a, b)
     assert first == second  # fixed seed: identical bootstrap and permutation
     assert first.method == "monte-carlo"
-    assert first.p_value == pytest.approx(1 / 20_001)  # no sign pattern reaches the observed sum except all-plus
+    # no random sign pattern reaches the all-plus sum: scipy's (0 + 1) / (20,000 + 1) per tail, doubled
+    assert first.p_value == pytest.approx(2 / 20_001)
     assert first.delta == pytest.approx(0.75)
 
 
@@ -115,6 +189,7 @@ def test_sign_flip_exact_small_case_by_hand():
     assert sign_flip_p_value(np.array([1.0, 1.0, -1.0])) == (1.0, "exact")
     # diffs (+2, +1): |S| in {3, 1, 1, 3}: P(|S| >= 3) = 1/2
     assert sign_flip_p_value(np.array([2.0, 1.0])) == (0.5, "exact")
+    assert sign_flip_p_value(np.array([0.0, 3.0])) == (1.0, "exact")  # one non-zero difference
 
 
 def test_relative_change_known_answer():
@@ -123,3 +198,12 @@ def test_relative_change_known_answer():
     c = paired_relative_change(a, b)
     assert c.delta == pytest.approx(-0.10)
     assert (c.ci_low, c.ci_high) == pytest.approx((-0.10, -0.10))
+
+
+def test_two_sample_comparison():
+    low = [0.0, 0.1, 0.0, 0.1, 0.0]
+    high = [0.9, 1.0, 0.9, 1.0, 1.0]
+    up = two_sample_comparison(low, high)
+    assert up.difference == pytest.approx(0.92) and up.ci_low > 0.8
+    assert up.p_greater == pytest.approx(1 / 252)  # exact: C(10, 5) = 252 relabellings, only the observed one
+    assert two_sample_comparison(high, low).p_greater == pytest.approx(1.0)
