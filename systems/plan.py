@@ -13,7 +13,12 @@ character, including the missing newline between `</question>` and "Below are ..
      <ideas>plan</ideas> ...`; the suite's system message (the K2-Think system prompt) stays.
 
 The planner is the inspect model role `planner` (bind it with `--model-role planner=...` or the runner's
-`--model-role planner=models/x.yaml`); unbound, the model under test plans for itself.
+`--model-role planner=models/x.yaml`); unbound, the model under test plans for itself. Its decoding config is
+explicit and the same rule as the judge's (systems/roles.py: defaults T 0.6, top-p 0.95, 4096 tokens, then
+the planner model's own config, the system's `roles.planner.generate`, then `triage_generate` /
+`plan_generate`); it never inherits the suite's protocol. Triage is constrained by a JSON schema, so the
+planner's provider must honour `response_schema` (systems/roles.py refuses one that does not, unless
+`use_response_schema: false`).
 
 Malformed replies never crash a sample and are never silently used (systems/README.md "Failure handling"):
   triage reply not JSON / keys missing / wrong types -> status `triage_error`: no plan, raw question (the
@@ -32,16 +37,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from inspect_ai.model import ChatMessage, ChatMessageUser, GenerateConfig, Model, ResponseSchema, get_model
+from inspect_ai.model import ChatMessage, ChatMessageUser, Model, ResponseSchema, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.util import StoreModel, store_as
 from pydantic import BaseModel, Field
 
 from systems.accounting import Accounting, accounted_generate
+from systems.roles import call_config, solver_schema_check
 
 MAX_SEARCH_TOPICS = 5
-# parse outcomes that mean the planner's reply was not what the protocol asks for (`not_hard` is a valid answer)
-MALFORMED_STATUSES = ("triage_error", "triage_json_extracted", "topics_truncated", "no_plan_tags", "empty_plan")
 
 # --- the authors' prompts (MBZUAI-IFM/K2-Think-Inference main.py) -------------------------------------------
 TRIAGE_PROMPT = (
@@ -103,6 +107,7 @@ class PlanSettings:
     plan_generate: dict[str, Any] | None = None  # ... for the plan call
     plan_extra_body: dict[str, Any] | None = None  # None -> the authors' enable_thinking=False
     use_response_schema: bool = True  # False for endpoints that reject response_format
+    roles: dict[str, Any] | None = None  # the system's `roles:` block (planner decoding, systems/roles.py)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> PlanSettings:
@@ -189,11 +194,11 @@ async def plan_messages(
     planner = planner_model()
     accounting = store_as(Accounting)
 
-    triage_config = GenerateConfig(stop_seqs=[], **(settings.triage_generate or {}))
+    schema = None
     if settings.use_response_schema:
-        triage_config = triage_config.merge(
-            GenerateConfig(response_schema=ResponseSchema(name="search_list", json_schema=TRIAGE_SCHEMA))
-        )
+        solver_schema_check("planner", planner)
+        schema = ResponseSchema(name="search_list", json_schema=TRIAGE_SCHEMA)
+    triage_config = call_config(planner, settings.roles, "planner", settings.triage_generate, schema=schema)
     triage_out, triage_call = await accounted_generate(
         planner, [ChatMessageUser(content=TRIAGE_PROMPT.format(question=question))],
         role="planner", purpose="triage", branch=branch, config=triage_config,
@@ -202,25 +207,20 @@ async def plan_messages(
     record = PlanRecord(
         branch=branch, triage_status=status, is_hard_problem=hard, search_list=topics, triage_detail=detail
     )
-    if status in MALFORMED_STATUSES:
-        accounting.set_status(triage_call, status, detail)
+    accounting.set_status(triage_call, status, detail)
     if topics is None:  # not hard, or a triage reply we could not use: the raw question, as the authors do
         _record(record)
         return list(messages), record
 
-    plan_config = GenerateConfig(
-        stop_seqs=[],
-        extra_body=DEFAULT_PLAN_EXTRA_BODY if settings.plan_extra_body is None else settings.plan_extra_body or None,
-        **(settings.plan_generate or {}),
-    )
+    extra_body = DEFAULT_PLAN_EXTRA_BODY if settings.plan_extra_body is None else settings.plan_extra_body or None
+    plan_config = call_config(planner, settings.roles, "planner", settings.plan_generate, extra_body=extra_body)
     plan_out, plan_call = await accounted_generate(
         planner, [ChatMessageUser(content=PLAN_PROMPT.format(question=question, topics=str(topics)))],
         role="planner", purpose="plan", branch=branch, config=plan_config,
     )  # fmt: skip
     plan_status, plan = parse_plan(plan_out.completion)
     record = record.model_copy(update={"plan_status": plan_status, "plan": plan})
-    if plan_status in MALFORMED_STATUSES:
-        accounting.set_status(plan_call, plan_status)
+    accounting.set_status(plan_call, plan_status)
     if plan_status == "empty_plan":
         _record(record)
         return list(messages), record
@@ -242,9 +242,10 @@ def plan(
     plan_generate: dict[str, Any] | None = None,
     plan_extra_body: dict[str, Any] | None = None,
     use_response_schema: bool = True,
+    roles: dict[str, Any] | None = None,
 ) -> Solver:
     """Rewrite the sample's user message with the planner's ideas (then chain a generation after it)."""
-    settings = PlanSettings(triage_generate, plan_generate, plan_extra_body, use_response_schema)
+    settings = PlanSettings(triage_generate, plan_generate, plan_extra_body, use_response_schema, roles)
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         state.messages, record = await plan_messages(state.messages, settings)
