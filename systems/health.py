@@ -82,8 +82,8 @@ def health(
 ) -> dict[str, Any]:
     """The contract record from a sample's call records, plan records and best-of-N store (models or dicts)."""
 
-    def get(obj: Any, key: str) -> Any:
-        return obj[key] if isinstance(obj, dict) else getattr(obj, key)
+    def get(obj: Any, key: str) -> Any:  # a log's store drops None fields: absent means None
+        return obj.get(key) if isinstance(obj, dict) else getattr(obj, key)
 
     triage = [c for c in calls if get(c, "purpose") == "triage"]
     judge = [c for c in calls if get(c, "purpose") == "judge"]

@@ -16,8 +16,8 @@ order (later wins):
   3. the system yaml's `roles: {planner: {generate: {...}}, judge: {generate: {...}}}`; the judge starts from
      the planner's block, as its model does.
   4. the call's own block: `plan.triage_generate`, `plan.plan_generate`, `best_of_n.judge_generate`.
-  5. `stop_seqs: []` unless set (the suite's `</answer>` stop is the solver's), the JSON schema, the plan
-     call's extra body.
+  5. for an unbound role (the model under test) `stop_seqs: []` unless set (the suite's `</answer>` stop is
+     the solver's); the JSON schema; the plan call's extra body.
 Because every field of 1-3 is set on the call, an unbound planner no longer inherits the task's protocol
 (T 1.0, top-p 0.95, 65,536 tokens, stop </answer>) while the judge got none of it: both get the above.
 systems.run records the result in each log's eval metadata as `system_roles`, and every call's effective
@@ -105,8 +105,12 @@ def call_config(
     extra_body: dict[str, Any] | None = None,
 ) -> GenerateConfig:
     """The explicit config of one planner/judge call (steps 1-5 above)."""
+    from inspect_ai.model import get_model
+
     config = role_base_config(model.config, roles, role).merge(GenerateConfig(**(purpose_generate or {})))
-    if config.stop_seqs is None:
+    if config.stop_seqs is None and model is get_model():
+        # an unbound role is the model under test, which would inherit the suite's stop (</answer>); a bound
+        # role inherits nothing, and some providers reject an empty list (inspect's hf/)
         config = config.merge(GenerateConfig(stop_seqs=[]))
     if extra_body:
         config = config.merge(GenerateConfig(extra_body=extra_body))
@@ -188,7 +192,7 @@ def static_schema_check(role: str, model: Model) -> None:
 
 async def probe_schema(model: Model) -> tuple[bool, str]:
     """One request under PROBE_SCHEMA: (honoured, what came back)."""
-    config = GenerateConfig(max_tokens=PROBE_MAX_TOKENS, stop_seqs=[], response_schema=PROBE_SCHEMA)
+    config = GenerateConfig(max_tokens=PROBE_MAX_TOKENS, response_schema=PROBE_SCHEMA)
     output = await model.generate(PROBE_PROMPT, config=config)
     reply = output.completion
     try:
