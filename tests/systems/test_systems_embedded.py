@@ -107,7 +107,8 @@ def check_role_configs(log: Any, system: str) -> None:
             if call["role"] == "solver":
                 assert gen["max_tokens"] == SOLVER_TOKENS and gen["temperature"] == 1.0  # --max-tokens + protocol
                 continue
-            assert {k: gen[k] for k in ROLE_GENERATE_DEFAULTS} == ROLE_GENERATE_DEFAULTS and gen["stop_seqs"] == []
+            assert {k: gen[k] for k in ROLE_GENERATE_DEFAULTS} == ROLE_GENERATE_DEFAULTS
+            assert not gen.get("stop_seqs")  # the suite's </answer> stop is the solver's, never the planner's/judge's
             assert gen.get("response_schema") == schema_of[call["purpose"]]
 
 
