@@ -62,11 +62,17 @@ JUDGE_SYSTEM_PROMPT = (
     "as 0 or 1 for the response that best answers the question."
 )
 JUDGE_USER_TEMPLATE = "Question: {question}\nResponse 0: {best}\nResponse 1: {challenger}"
-# the authors' BoNIndex schema with the key their prompt asks for
+# the authors' BoNIndex schema with the key their prompt asks for, the (unused) explanation BOUNDED so that the
+# grammar closes the object before max_tokens, as systems/plan.py's TRIAGE_SCHEMA (measured with SmolLM2-135M
+# under xgrammar at 128 tokens: 11 of 16 judge replies were cut inside the explanation, the index already written)
 JUDGE_KEY = "better_index"
+EXPLANATION_MAX_CHARS = 300
 JUDGE_SCHEMA = {
     "type": "object",
-    "properties": {JUDGE_KEY: {"type": "integer", "enum": [0, 1]}, "explanation": {"type": "string"}},
+    "properties": {
+        JUDGE_KEY: {"type": "integer", "enum": [0, 1]},
+        "explanation": {"type": "string", "maxLength": EXPLANATION_MAX_CHARS},
+    },
     "required": [JUDGE_KEY, "explanation"],
 }
 TRUNCATION_STOP_REASONS = ("max_tokens", "model_length")

@@ -24,7 +24,9 @@ Malformed replies never crash a sample and are never silently used (systems/READ
   triage reply not JSON / keys missing / wrong types -> status `triage_error`: no plan, raw question (the
       authors' code would raise here and drop the branch); the call is marked in the accounting record;
   JSON wrapped in prose or a code fence           -> parsed, status `triage_json_extracted` (recorded);
-  more than 5 search topics                      -> the first 5 are used, status `topics_truncated`;
+  more than 5 search topics                      -> the first 5 are used, status `topics_truncated`; also a
+                                                    reply cut at max_tokens inside its search_list after 5
+                                                    complete topics (`not_hard` when cut after `false`);
   plan reply without <plan></plan>               -> the whole reply is the plan (the authors' behaviour),
                                                     status `no_plan_tags`; an empty plan -> raw question,
                                                     status `empty_plan`.
@@ -70,13 +72,21 @@ SOLVER_PROMPT = (
     "<ideas>{ideas}</ideas>\n"
     "The ideas above may provide some insights in solving the challenge. Now please answer the original question."
 )
-# the authors' pydantic SearchList schema, as JSON schema
+# The authors' pydantic SearchList schema, as JSON schema, with its free text BOUNDED (a deliberate deviation):
+# under constrained decoding a model that rambles inside the `plan` string (discarded, as in their code) or a
+# topic never closes the JSON before max_tokens, and the verdict is lost (measured with SmolLM2-135M and
+# xgrammar at 128 tokens: 11 of 16 triage replies cut inside a string). With maxLength the grammar closes each
+# string; the fields the system uses (is_hard_problem, search_list) are unchanged. The list's length cannot be
+# bounded here (inspect's JSONSchema has no maxItems and drops it): a reply cut inside a long list is read by
+# `read_cut_triage` (status topics_truncated when it holds MAX_SEARCH_TOPICS complete topics).
+TRIAGE_PLAN_MAX_CHARS = 300
+TOPIC_MAX_CHARS = 80
 TRIAGE_SCHEMA = {
     "type": "object",
     "properties": {
         "is_hard_problem": {"type": "boolean"},
-        "plan": {"type": "string"},
-        "search_list": {"type": "array", "items": {"type": "string"}},
+        "plan": {"type": "string", "maxLength": TRIAGE_PLAN_MAX_CHARS},
+        "search_list": {"type": "array", "items": {"type": "string", "maxLength": TOPIC_MAX_CHARS}},
     },
     "required": ["is_hard_problem", "plan", "search_list"],
 }
@@ -151,10 +161,56 @@ def extract_json_object(text: str) -> tuple[dict[str, Any] | None, str]:
     return None, strict_error
 
 
+_CUT_TRIAGE_HEAD = re.compile(r'\s*\{\s*"is_hard_problem"\s*:\s*(true|false)\s*,\s*"plan"\s*:\s*')
+_CUT_TRIAGE_LIST = re.compile(r'\s*,\s*"search_list"\s*:\s*\[\s*')
+_COMMA = re.compile(r"\s*,\s*")
+
+
+def read_cut_triage(text: str) -> tuple[bool, list[str]] | None:
+    """(is_hard_problem, the complete topics) of a triage reply cut inside its search_list, else None.
+
+    Under the JSON schema the reply is `{"is_hard_problem": b, "plan": "...", "search_list": ["...", ...` in the
+    schema's order; a model that keeps listing topics runs into max_tokens before the closing `]}` (inspect's
+    JSON schema cannot carry maxItems). What was written before the cut is complete and grammar-valid.
+    """
+    decoder = json.JSONDecoder()
+    head = _CUT_TRIAGE_HEAD.match(text)
+    if head is None:
+        return None
+    try:
+        plan, end = decoder.raw_decode(text, head.end())
+    except json.JSONDecodeError:
+        return None
+    at_list = _CUT_TRIAGE_LIST.match(text, end)
+    if not isinstance(plan, str) or at_list is None:
+        return None
+    topics, pos = [], at_list.end()
+    while True:
+        try:
+            topic, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            break
+        if not isinstance(topic, str):
+            return None
+        topics.append(topic)
+        comma = _COMMA.match(text, pos)
+        if comma is None:
+            break
+        pos = comma.end()
+    return head.group(1) == "true", topics
+
+
 def parse_triage(text: str) -> tuple[str, bool | None, list[str] | None, str | None]:
     """(status, is_hard_problem, search_list, detail) for a triage reply."""
     body, how = extract_json_object(text)
     if body is None:
+        cut = read_cut_triage(text)
+        if cut is not None and not cut[0]:
+            return "not_hard", False, None, "reply cut inside search_list after is_hard_problem: false"
+        if cut is not None and len(cut[1]) >= MAX_SEARCH_TOPICS:
+            # what the parser keeps of a longer list anyway: the first MAX_SEARCH_TOPICS complete topics
+            detail = f"reply cut inside search_list after {len(cut[1])} complete topics, kept the first {MAX_SEARCH_TOPICS}"
+            return "topics_truncated", True, cut[1][:MAX_SEARCH_TOPICS], detail
         return "triage_error", None, None, how
     hard, topics = body.get("is_hard_problem"), body.get("search_list")
     if not isinstance(hard, bool):

@@ -257,3 +257,40 @@ def test_runner_reports_a_bad_system_yaml_in_one_line(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines() == [
         f"systems.run: {bad}: best_of_n.n: Input should be a valid integer (got 'three')"
     ]
+
+
+# --- the JSON schemas close before max_tokens ----------------------------------------------------------------
+
+
+def test_schemas_bound_their_free_text_and_compile_in_xgrammar() -> None:
+    """The discarded/unused free text (triage plan, topics, judge explanation) is bounded, so a constrained model
+    cannot ramble past max_tokens inside a string; xgrammar (vLLM's backend and the embedded engine's) compiles
+    the schemas and enforces the bounds. The bounds survive inspect's ResponseSchema (which drops keys its
+    JSONSchema does not know, e.g. maxItems: hence no list bound)."""
+    import xgrammar as xgr
+    from inspect_ai.model import ResponseSchema
+    from transformers import AutoTokenizer
+
+    from models.embedded import prepare_smollm2
+    from systems.best_of_n import EXPLANATION_MAX_CHARS, JUDGE_SCHEMA
+    from systems.plan import TOPIC_MAX_CHARS, TRIAGE_PLAN_MAX_CHARS, TRIAGE_SCHEMA
+
+    for schema in (TRIAGE_SCHEMA, JUDGE_SCHEMA):  # what a provider is sent is what we wrote
+        assert ResponseSchema(name="s", json_schema=schema).json_schema.model_dump(exclude_none=True) == schema
+
+    compiler = xgr.GrammarCompiler(xgr.TokenizerInfo.from_huggingface(AutoTokenizer.from_pretrained(prepare_smollm2())))
+
+    def accepts(schema: dict, text: str) -> bool:
+        return xgr.GrammarMatcher(compiler.compile_json_schema(json.dumps(schema), any_whitespace=False)).accept_string(
+            text
+        )
+
+    def triage(plan: str, topics: list[str]) -> str:
+        return json.dumps({"is_hard_problem": True, "plan": plan, "search_list": topics})
+
+    assert accepts(TRIAGE_SCHEMA, triage("p" * TRIAGE_PLAN_MAX_CHARS, ["t" * TOPIC_MAX_CHARS] * 7))
+    assert not accepts(TRIAGE_SCHEMA, triage("p" * (TRIAGE_PLAN_MAX_CHARS + 1), []))
+    assert not accepts(TRIAGE_SCHEMA, triage("p", ["t" * (TOPIC_MAX_CHARS + 1)]))
+    assert accepts(JUDGE_SCHEMA, json.dumps({"better_index": 1, "explanation": "e" * EXPLANATION_MAX_CHARS}))
+    assert not accepts(JUDGE_SCHEMA, json.dumps({"better_index": 1, "explanation": "e" * (EXPLANATION_MAX_CHARS + 1)}))
+    assert not accepts(JUDGE_SCHEMA, json.dumps({"better_index": 2, "explanation": ""}))

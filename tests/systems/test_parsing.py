@@ -88,6 +88,15 @@ def test_judged_text_sees_only_the_answer_part() -> None:
         ('{"is_hard_problem": "yes", "plan": "p", "search_list": ["a"]}', "triage_error", None, None),
         ('{"is_hard_problem": true, "plan": "p", "search_list": "a, b"}', "triage_error", True, None),
         ('{"is_hard_problem": true}', "triage_error", True, None),
+        # cut at max_tokens inside a long search_list (the schema cannot bound its length): complete topics kept
+        (
+            '{"is_hard_problem": true, "plan": "p \\"q\\"", "search_list": ["a", "b, c", "d", "e", "f", "g", "h'
+            , "topics_truncated", True, ["a", "b, c", "d", "e", "f"],
+        ),
+        ('{"is_hard_problem": true, "plan": "p", "search_list": ["a", "b", "c", "d", "e', "triage_error", None, None),
+        ('{"is_hard_problem": false, "plan": "p", "search_list": ["a", "a", "a', "not_hard", False, None),
+        ('{"is_hard_problem": true, "plan": "cut inside the pl', "triage_error", None, None),
+        ('{"is_hard_problem": true, "plan": "p", "search_list": [1, 2, 3, 4, 5, 6', "triage_error", None, None),
     ],
 )
 def test_parse_triage(reply: str, status: str, hard: bool | None, topics: list[str] | None) -> None:

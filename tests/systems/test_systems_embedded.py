@@ -43,7 +43,7 @@ EXPECTED_CALLS = {
 # the embedded model's token cap: room for the planner's triage JSON and the judge's verdict (their calls ask
 # for ROLE_GENERATE_DEFAULTS' 4096 and get this); the solver's answers are cut at SOLVER_TOKENS (--max-tokens,
 # which reaches the solver only)
-ROLE_CAP = 128
+ROLE_CAP = 256
 SOLVER_TOKENS = 8
 
 
