@@ -17,10 +17,16 @@ Deviations from the authors' code, on purpose:
     keep best-so-far, and the comparison is recorded with status `judge_error` (systems/README.md).
   * no soft/hard timeouts: every candidate is waited for (a benchmark must not depend on server load).
 
-Equal-budget baselines (`equal_budget_scorer`): the same N candidates, graded with suites.grading.grade_math,
-give avg@n (mean), maj@n (majority over math-equivalent answers), pass@n (oracle: any correct) and first@1
-(candidate 0 alone), beside judge@n (the judge's pick), so a table shows what the judge adds over voting at
-the same generation cost.
+The judge's decoding config is explicit, the same rule as the planner's (systems/roles.py: defaults T 0.6,
+top-p 0.95, 4096 tokens, then the judge model's own config, the system's `roles.judge.generate` (which starts
+from `roles.planner.generate`), then `judge_generate`); its provider must honour `response_schema` unless
+`use_response_schema: false`.
+
+Equal-budget baselines (`equal_budget_scorer(grader)`): the same N candidates, graded with the grader the
+suite declares by name (suites/grading/registry.py: math, math_set, choice, ...), give avg@n (mean), maj@n
+(majority over answers the grader calls the same), pass@n (oracle: any correct) and first@1 (candidate 0
+alone), beside judge@n (the judge's pick), so a table shows what the judge adds over voting at the same
+generation cost.
 """
 
 from __future__ import annotations
@@ -33,7 +39,6 @@ from inspect_ai.model import (
     ChatMessage,
     ChatMessageSystem,
     ChatMessageUser,
-    GenerateConfig,
     Model,
     ModelOutput,
     ResponseSchema,
@@ -46,6 +51,7 @@ from pydantic import BaseModel, Field
 
 from systems.accounting import Accounting, accounted_generate, finalize
 from systems.plan import PlanSettings, extract_json_object, plan_messages, user_question
+from systems.roles import call_config, solver_schema_check
 
 DEFAULT_N = 3
 TAIL_CHARS = 2000
@@ -56,11 +62,17 @@ JUDGE_SYSTEM_PROMPT = (
     "as 0 or 1 for the response that best answers the question."
 )
 JUDGE_USER_TEMPLATE = "Question: {question}\nResponse 0: {best}\nResponse 1: {challenger}"
-# the authors' BoNIndex schema with the key their prompt asks for
+# the authors' BoNIndex schema with the key their prompt asks for, the (unused) explanation BOUNDED so that the
+# grammar closes the object before max_tokens, as systems/plan.py's TRIAGE_SCHEMA (measured with SmolLM2-135M
+# under xgrammar at 128 tokens: 11 of 16 judge replies were cut inside the explanation, the index already written)
 JUDGE_KEY = "better_index"
+EXPLANATION_MAX_CHARS = 300
 JUDGE_SCHEMA = {
     "type": "object",
-    "properties": {JUDGE_KEY: {"type": "integer", "enum": [0, 1]}, "explanation": {"type": "string"}},
+    "properties": {
+        JUDGE_KEY: {"type": "integer", "enum": [0, 1]},
+        "explanation": {"type": "string", "maxLength": EXPLANATION_MAX_CHARS},
+    },
     "required": [JUDGE_KEY, "explanation"],
 }
 TRUNCATION_STOP_REASONS = ("max_tokens", "model_length")
@@ -120,18 +132,22 @@ def judge_model() -> Model:
 
 
 async def select_best(
-    question: str, candidates: list[Candidate], judge_generate: dict[str, Any] | None, use_response_schema: bool
+    question: str,
+    candidates: list[Candidate],
+    judge_generate: dict[str, Any] | None,
+    use_response_schema: bool,
+    roles: dict[str, Any] | None = None,
 ) -> tuple[int, str, list[Comparison]]:
     """Linear scan of pairwise judge calls; returns (winner, selection_status, comparisons)."""
     if len(candidates) == 1:
         return 0, "single_candidate", []
     judge = judge_model()
     accounting = store_as(Accounting)
-    config = GenerateConfig(stop_seqs=[], **(judge_generate or {}))
+    schema = None
     if use_response_schema:
-        config = config.merge(
-            GenerateConfig(response_schema=ResponseSchema(name="better_response", json_schema=JUDGE_SCHEMA))
-        )
+        solver_schema_check("judge", judge)
+        schema = ResponseSchema(name="better_response", json_schema=JUDGE_SCHEMA)
+    config = call_config(judge, roles, "judge", judge_generate, schema=schema)
     best, comparisons, any_error = 0, [], False
     for challenger in range(1, len(candidates)):
         messages: list[ChatMessage] = [
@@ -146,8 +162,7 @@ async def select_best(
             judge, messages, role="judge", purpose="judge", branch=challenger, config=config
         )
         status, better, detail = parse_judge(output.completion)
-        if status != "ok":
-            accounting.set_status(call, status, detail)
+        accounting.set_status(call, status, detail)
         if status == "judge_error":
             any_error = True
             winner = best  # fallback: keep best-so-far, recorded; never a silent pick
@@ -169,11 +184,12 @@ def best_of_n(
     plan: dict[str, Any] | None = None,
     judge_generate: dict[str, Any] | None = None,
     use_response_schema: bool = True,
+    roles: dict[str, Any] | None = None,
 ) -> Solver:
     """N independent candidates (each planned when `plan` is given), the judge's pick becomes the output."""
     if n < 1:
         raise ValueError(f"best_of_n needs n >= 1, got {n}")
-    plan_settings = PlanSettings.from_dict(plan) if plan is not None else None
+    plan_settings = PlanSettings.from_dict({**plan, "roles": roles}) if plan is not None else None
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         _, question = user_question(state.messages)
@@ -194,7 +210,9 @@ def best_of_n(
 
         results = await collect(*(branch(i) for i in range(n)))
         candidates = [c for _, _, c in results]
-        winner, status, comparisons = await select_best(question, candidates, judge_generate, use_response_schema)
+        winner, status, comparisons = await select_best(
+            question, candidates, judge_generate, use_response_schema, roles
+        )
         record = store_as(BestOfN)
         record.candidates, record.comparisons, record.winner, record.selection_status = (
             candidates,
@@ -218,20 +236,34 @@ def best_of_n(
 # --- equal-budget baselines ------------------------------------------------------------------------------
 
 
-def grade_candidates(candidates: list[Candidate], gold: str) -> list[Any]:
-    from suites.grading.math_answer import grade_math
+def grade_candidates(
+    candidates: list[Candidate], gold: str, grader: str = "math", metadata: dict[str, Any] | None = None
+) -> list[Any]:
+    """Each candidate's Verdict under the suite's grader (by name, suites/grading/registry.py)."""
+    from suites.grading.registry import get_grader
 
-    return [grade_math(c.completion, gold, truncated=c.stop_reason in TRUNCATION_STOP_REASONS) for c in candidates]
+    grade = get_grader(grader)
+    return [
+        grade(c.completion, gold, truncated=c.stop_reason in TRUNCATION_STOP_REASONS, metadata=metadata or {})
+        for c in candidates
+    ]
 
 
-def majority(verdicts: list[Any]) -> tuple[float, dict[str, Any]]:
-    """maj@n: cluster the extracted answers by math equivalence; the largest cluster's correctness wins.
+def majority(
+    verdicts: list[Any], grader: str = "math", metadata: dict[str, Any] | None = None
+) -> tuple[float, dict[str, Any]]:
+    """maj@n: cluster the extracted answers by the grader's `same_answer`; the largest cluster's correctness wins.
 
     Truncated and unanswered candidates do not vote (their answers are not final). Ties go to the cluster whose
-    first member came first (deterministic) and are recorded. No votes at all scores 0.
+    first member came first (deterministic) and are recorded. No votes at all scores 0. A comparison the
+    grader cannot decide (a grader error) keeps the two answers apart and is recorded.
     """
-    from suites.grading.math_answer import GraderError, equivalent
+    from suites.grading.math_answer import GraderError
+    from suites.grading.registry import get_grader
 
+    same_answer = get_grader(grader).same_answer
+    if same_answer is None:
+        raise ValueError(f"grader {grader!r} cannot vote (no same_answer)")
     voters = [
         (i, v) for i, v in enumerate(verdicts) if v.status in ("correct", "incorrect") and v.extracted is not None
     ]
@@ -240,7 +272,7 @@ def majority(verdicts: list[Any]) -> tuple[float, dict[str, Any]]:
     for i, verdict in voters:
         for cluster in clusters:
             try:
-                same, _ = equivalent(verdict.extracted, verdicts[cluster[0]].extracted)
+                same = same_answer(verdict.extracted, verdicts[cluster[0]].extracted, metadata or {})
             except GraderError as err:
                 errors.append(str(err))
                 same = False
@@ -266,16 +298,25 @@ BASELINE_KEYS = ("judge_at_n", "avg_at_n", "maj_at_n", "pass_at_n", "first_at_1"
 
 
 @scorer(metrics={key: [mean()] for key in BASELINE_KEYS})
-def equal_budget_scorer() -> Scorer:
-    """judge@n beside avg@n, maj@n, pass@n and first@1 over the same N candidates (math answers)."""
+def equal_budget_scorer(grader: str = "math") -> Scorer:
+    """judge@n beside avg@n, maj@n, pass@n and first@1 over the same N candidates, graded by `grader` (the name
+    the suite declares, suites/grading/registry.py) with the sample's metadata (HMMT's answer kind, GPQA's
+    option order)."""
+    from suites.grading.registry import get_grader
+
+    if not get_grader(grader).answer_graded:
+        raise ValueError(f"equal_budget_scorer: grader {grader!r} is not answer-graded (no avg/maj/pass@n)")
 
     async def score(state: TaskState, target: Target) -> Score:
         record = store_as(BestOfN)
         if not record.candidates or record.winner is None:
             raise RuntimeError("equal_budget_scorer needs the best_of_n solver's candidates in the store")
-        verdicts = await anyio.to_thread.run_sync(functools.partial(grade_candidates, record.candidates, target.text))
+        metadata = dict(state.metadata)
+        verdicts = await anyio.to_thread.run_sync(
+            functools.partial(grade_candidates, record.candidates, target.text, grader, metadata)
+        )
         scores = [v.score for v in verdicts]
-        maj, maj_detail = await anyio.to_thread.run_sync(majority, verdicts)
+        maj, maj_detail = await anyio.to_thread.run_sync(functools.partial(majority, verdicts, grader, metadata))
         value = {
             "judge_at_n": scores[record.winner],
             "avg_at_n": sum(scores) / len(scores),
@@ -288,6 +329,7 @@ def equal_budget_scorer() -> Scorer:
             answer=verdicts[record.winner].extracted,
             explanation=f"winner {record.winner} ({record.selection_status}); candidate scores {scores}",
             metadata={
+                "grader": grader,
                 "n": len(scores),
                 "winner": record.winner,
                 "selection_status": record.selection_status,

@@ -1,16 +1,20 @@
 """Systems as data: load systems/*.yaml, compose them, and apply one to any suite's Task.
 
-A system yaml has an `id`, a `description` and any of three components:
+A system yaml (validated by pydantic, `SystemFile` below: unknown keys are refused, wrong types give one line
+naming the file and field) has an `id`, a `description`, optional `source` / `base`, and any of:
   plan:       {triage_generate, plan_generate, plan_extra_body, use_response_schema}  -> systems/plan.py
   best_of_n:  {n, judge_generate, use_response_schema}                                -> systems/best_of_n.py
-  serving:    {speculative_config, args}  a serving overlay: it changes how the server decodes, never the
-              prompts; `base:` names the system whose solver it keeps (default plain)
-With both plan and best_of_n every candidate plans for itself (the authors' k2_full). Systems compose with
-'+': `plan+best_of_n+speculative` merges the components left to right.
+  roles:      {planner: {generate: {...}}, judge: {generate: {...}}}  planner/judge decoding (systems/roles.py)
+  serving:    {speculative_config, args, refuse_sampling_on, note}  a serving overlay: it changes how the
+              server decodes, never the prompts; `base:` names the system whose solver it keeps (default plain)
+`*_generate` blocks are GenerateConfig fields (checked at load). With both plan and best_of_n every candidate
+plans for itself (the authors' k2_full). `base:` starts from another system; systems compose with '+':
+`plan+best_of_n+speculative` merges the components left to right, key by key within a component.
 
 `apply_system(task, system)` replaces the suite's solver (the suite's [system, user] messages stay in
-Sample.input), keeps the suite's scorers, adds the accounting scorer (and the equal-budget scorer for
-best_of_n), names the task `<suite task>--<system id>`, and writes the identity into the task metadata.
+Sample.input), keeps the suite's scorers, adds the accounting scorer (and, for best_of_n, the equal-budget
+scorer with the grader the suite declares by name), names the task `<suite task>--<system id>`, and writes
+the identity into the task metadata.
 
     from systems.compose import load_system, apply_system
     task = apply_system(aime2025(epochs=1), load_system("k2_full"))
@@ -20,19 +24,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from inspect_ai import Task, task_with
 from inspect_ai.model import get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.util import StoreModel, store_as
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 from systems.accounting import accounted_generate, accounting_scorer, finalize
 
 SYSTEMS_DIR = Path(__file__).resolve().parent
-KNOWN_FIELDS = {"id", "description", "plan", "best_of_n", "serving", "base", "source"}
-SERVING_FIELDS = {"speculative_config", "args", "refuse_sampling_on", "note"}
 TASK_NAME_SEPARATOR = "--"
 
 
@@ -44,6 +47,85 @@ class KnownBrokenError(SystemConfigError):
     """The system would run in a configuration known to give wrong results (e.g. sampled spec decoding on CPU)."""
 
 
+# --- the system yaml schema (pydantic: unknown keys refused, types checked, one line per error) --------------
+
+
+def _generate_fields(value: dict[str, Any]) -> dict[str, Any]:
+    from inspect_ai.model import GenerateConfig
+
+    GenerateConfig(**value)  # unknown or mistyped GenerateConfig fields fail here, not mid-run
+    return value
+
+
+GenerateFields = Annotated[dict[str, Any], AfterValidator(_generate_fields)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class PlanPart(_Strict):
+    """`plan:` -> systems/plan.py"""
+
+    triage_generate: GenerateFields = Field(default_factory=dict)
+    plan_generate: GenerateFields = Field(default_factory=dict)
+    plan_extra_body: dict[str, Any] | None = None  # None: the authors' enable_thinking=False; {}: none
+    use_response_schema: bool = True
+
+
+class BestOfNPart(_Strict):
+    """`best_of_n:` -> systems/best_of_n.py"""
+
+    n: PositiveInt = 3
+    judge_generate: GenerateFields = Field(default_factory=dict)
+    use_response_schema: bool = True
+
+
+class ServingPart(_Strict):
+    """`serving:` a serving overlay (systems/serve.py)"""
+
+    speculative_config: dict[str, Any] | None = None
+    args: dict[str, Any] | None = None
+    refuse_sampling_on: list[str] = Field(default_factory=lambda: ["cpu"])
+    note: str | None = None
+
+
+class RolePart(_Strict):
+    generate: GenerateFields = Field(default_factory=dict)
+
+
+class RolesPart(_Strict):
+    """`roles:` decoding defaults of the planner / judge (systems/roles.py); the judge starts from the planner's."""
+
+    planner: RolePart | None = None
+    judge: RolePart | None = None
+
+
+class SystemFile(_Strict):
+    """One systems/*.yaml as written (before `base:` is resolved)."""
+
+    id: str
+    description: str = ""
+    source: str | None = None
+    base: str | None = None
+    plan: PlanPart | None = None
+    best_of_n: BestOfNPart | None = None
+    serving: ServingPart | None = None
+    roles: RolesPart | None = None
+
+
+KNOWN_FIELDS = set(SystemFile.model_fields)
+
+
+def _one_line(path: Path, err: ValidationError) -> str:
+    problems = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        got = f" (got {e['input']!r})" if e["type"] != "missing" and not isinstance(e["input"], dict) else ""
+        problems.append(f"{where}: {e['msg']}{got}")
+    return f"{path}: " + "; ".join(problems)
+
+
 @dataclass(frozen=True)
 class SystemConfig:
     id: str
@@ -51,13 +133,14 @@ class SystemConfig:
     plan: dict[str, Any] | None = None
     best_of_n: dict[str, Any] | None = None
     serving: dict[str, Any] | None = None
+    roles: dict[str, Any] | None = None
     paths: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
 
     def identity(self) -> dict[str, Any]:
         return {
             "system_id": self.id,
-            "system": {"plan": self.plan, "best_of_n": self.best_of_n, "serving": self.serving},
+            "system": {"plan": self.plan, "best_of_n": self.best_of_n, "serving": self.serving, "roles": self.roles},
             "system_paths": list(self.paths),
         }
 
@@ -75,35 +158,42 @@ def _system_path(spec: str) -> Path:
     return candidate
 
 
+def _part(value: BaseModel | None) -> dict[str, Any] | None:
+    # only the keys the file sets, so that `base:` and `+` composition keep the other file's values
+    return None if value is None else value.model_dump(exclude_unset=True)
+
+
 def _load_one(spec: str, seen: tuple[str, ...] = ()) -> SystemConfig:
     path = _system_path(spec)
-    data = yaml.safe_load(path.read_text())
-    if not isinstance(data, dict) or not data.get("id"):
-        raise SystemConfigError(f"{path}: expected a mapping with an id")
-    unknown = set(data) - KNOWN_FIELDS
-    if unknown:
-        raise SystemConfigError(f"{path}: unknown fields {sorted(unknown)} (known: {sorted(KNOWN_FIELDS)})")
-    serving = data.get("serving")
-    if serving is not None:
-        if not isinstance(serving, dict) or set(serving) - SERVING_FIELDS:
-            raise SystemConfigError(f"{path}: serving must be a mapping with keys from {sorted(SERVING_FIELDS)}")
-    for key in ("plan", "best_of_n"):
-        if data.get(key) is not None and not isinstance(data[key], dict):
-            raise SystemConfigError(f"{path}: {key} must be a mapping ({{}} for the defaults)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SystemConfigError(f"{path}:{where} not valid YAML ({getattr(err, 'problem', None) or err})") from None
+    if not isinstance(data, dict):
+        raise SystemConfigError(f"{path}: expected a mapping with an id, got {type(data).__name__}")
+    try:
+        parsed = SystemFile.model_validate(data)
+    except ValidationError as err:
+        raise SystemConfigError(_one_line(path, err)) from None
+    roles = None
+    if parsed.roles is not None:
+        roles = {k: v for k, v in parsed.roles.model_dump(exclude_unset=True).items() if v is not None}
     own = SystemConfig(
-        id=str(data["id"]),
-        description=str(data.get("description", "")).strip(),
-        plan=data.get("plan"),
-        best_of_n=data.get("best_of_n"),
-        serving=serving,
+        id=parsed.id,
+        description=parsed.description.strip(),
+        plan=_part(parsed.plan),
+        best_of_n=_part(parsed.best_of_n),
+        serving=_part(parsed.serving),
+        roles=roles,
         paths=(str(path),),
         raw=data,
     )
-    base = data.get("base")
-    if base:
-        if base in seen:
-            raise SystemConfigError(f"{path}: base cycle {seen + (base,)}")
-        return _merge(_load_one(base, seen + (own.id,)), own, own.id)
+    if parsed.base:
+        if parsed.base in seen:
+            raise SystemConfigError(f"{path}: base cycle {seen + (parsed.base,)}")
+        return _merge(_load_one(parsed.base, seen + (own.id,)), own, own.id)
     return own
 
 
@@ -115,12 +205,20 @@ def _merge(left: SystemConfig, right: SystemConfig, new_id: str) -> SystemConfig
             return a
         return {**a, **b}
 
+    roles = pick(left.roles, right.roles)
+    if left.roles and right.roles:  # role blocks merge per role, generate key by key
+        roles = {
+            role: {"generate": {**(left.roles.get(role) or {}).get("generate", {}),
+                                **(right.roles.get(role) or {}).get("generate", {})}}
+            for role in {*left.roles, *right.roles}
+        }  # fmt: skip
     return SystemConfig(
         id=new_id,
         description="; ".join(d for d in (left.description, right.description) if d),
         plan=pick(left.plan, right.plan),
         best_of_n=pick(left.best_of_n, right.best_of_n),
         serving=pick(left.serving, right.serving),
+        roles=roles,
         paths=left.paths + right.paths,
         raw={"left": left.raw, "right": right.raw},
     )
@@ -217,9 +315,9 @@ def build_solver(system: SystemConfig, serving_root_url: str | None = None) -> l
     if system.serving:
         steps.append(serving_counters("before", serving_root_url))
     if system.best_of_n is not None:
-        steps.append(best_of_n(**system.best_of_n, plan=system.plan))
+        steps.append(best_of_n(**system.best_of_n, plan=system.plan, roles=system.roles))
     elif system.plan is not None:
-        steps += [plan(**system.plan), single_generate()]
+        steps += [plan(**system.plan, roles=system.roles), single_generate()]
     else:
         steps.append(single_generate())
     if system.serving:
@@ -227,26 +325,29 @@ def build_solver(system: SystemConfig, serving_root_url: str | None = None) -> l
     return steps
 
 
-def is_answer_graded(scorer: Any) -> bool:
-    """True for the suites' math answer scorer (suites.grading.scorers.math_scorer), whose grader the
-    equal-budget baselines reuse; code or judge-graded suites get no maj@n from grade_math."""
-    return getattr(scorer, "__qualname__", "").startswith("math_scorer.")
-
-
 def apply_system(
     task: Task, system: SystemConfig, metadata: dict[str, Any] | None = None, serving_root_url: str | None = None
 ) -> Task:
-    """Replace the suite's solver with the system's; keep its scorers, add accounting (+ equal-budget)."""
+    """Replace the suite's solver with the system's; keep its scorers, add accounting (+ equal-budget).
+
+    Equal-budget baselines (avg/maj/pass@n) are added for best-of-N when the suite declares an answer-graded
+    grader by name in its Task metadata (suites/grading/registry.py); the log says why when they are not.
+    """
+    from suites.grading.registry import GRADER_KEY, declared_grader
     from systems.best_of_n import equal_budget_scorer
 
     suite_scorers = list(task.scorer or [])
     extra = [accounting_scorer()]
     notes: dict[str, Any] = {}
     if system.best_of_n is not None:
-        if any(is_answer_graded(s) for s in suite_scorers):
-            extra.append(equal_budget_scorer())
+        grader = declared_grader(task.metadata)
+        if grader is not None and grader.answer_graded:
+            extra.append(equal_budget_scorer(grader.name))
+            notes["equal_budget"] = f"computed with the suite's grader {grader.name!r}"
+        elif grader is None:
+            notes["equal_budget"] = f"not computed: the suite declares no `{GRADER_KEY}` in its Task metadata"
         else:
-            notes["equal_budget"] = "not computed: the suite is not graded by suites.grading.math_answer"
+            notes["equal_budget"] = f"not computed: the suite's grader {grader.name!r} is not answer-graded"
     suite_task = task.name
     return task_with(
         task,

@@ -13,13 +13,20 @@ character, including the missing newline between `</question>` and "Below are ..
      <ideas>plan</ideas> ...`; the suite's system message (the K2-Think system prompt) stays.
 
 The planner is the inspect model role `planner` (bind it with `--model-role planner=...` or the runner's
-`--model-role planner=models/x.yaml`); unbound, the model under test plans for itself.
+`--model-role planner=models/x.yaml`); unbound, the model under test plans for itself. Its decoding config is
+explicit and the same rule as the judge's (systems/roles.py: defaults T 0.6, top-p 0.95, 4096 tokens, then
+the planner model's own config, the system's `roles.planner.generate`, then `triage_generate` /
+`plan_generate`); it never inherits the suite's protocol. Triage is constrained by a JSON schema, so the
+planner's provider must honour `response_schema` (systems/roles.py refuses one that does not, unless
+`use_response_schema: false`).
 
 Malformed replies never crash a sample and are never silently used (systems/README.md "Failure handling"):
   triage reply not JSON / keys missing / wrong types -> status `triage_error`: no plan, raw question (the
       authors' code would raise here and drop the branch); the call is marked in the accounting record;
   JSON wrapped in prose or a code fence           -> parsed, status `triage_json_extracted` (recorded);
-  more than 5 search topics                      -> the first 5 are used, status `topics_truncated`;
+  more than 5 search topics                      -> the first 5 are used, status `topics_truncated`; also a
+                                                    reply cut at max_tokens inside its search_list after 5
+                                                    complete topics (`not_hard` when cut after `false`);
   plan reply without <plan></plan>               -> the whole reply is the plan (the authors' behaviour),
                                                     status `no_plan_tags`; an empty plan -> raw question,
                                                     status `empty_plan`.
@@ -32,16 +39,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from inspect_ai.model import ChatMessage, ChatMessageUser, GenerateConfig, Model, ResponseSchema, get_model
+from inspect_ai.model import ChatMessage, ChatMessageUser, Model, ResponseSchema, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.util import StoreModel, store_as
 from pydantic import BaseModel, Field
 
 from systems.accounting import Accounting, accounted_generate
+from systems.roles import call_config, solver_schema_check
 
 MAX_SEARCH_TOPICS = 5
-# parse outcomes that mean the planner's reply was not what the protocol asks for (`not_hard` is a valid answer)
-MALFORMED_STATUSES = ("triage_error", "triage_json_extracted", "topics_truncated", "no_plan_tags", "empty_plan")
 
 # --- the authors' prompts (MBZUAI-IFM/K2-Think-Inference main.py) -------------------------------------------
 TRIAGE_PROMPT = (
@@ -66,13 +72,21 @@ SOLVER_PROMPT = (
     "<ideas>{ideas}</ideas>\n"
     "The ideas above may provide some insights in solving the challenge. Now please answer the original question."
 )
-# the authors' pydantic SearchList schema, as JSON schema
+# The authors' pydantic SearchList schema, as JSON schema, with its free text BOUNDED (a deliberate deviation):
+# under constrained decoding a model that rambles inside the `plan` string (discarded, as in their code) or a
+# topic never closes the JSON before max_tokens, and the verdict is lost (measured with SmolLM2-135M and
+# xgrammar at 128 tokens: 11 of 16 triage replies cut inside a string). With maxLength the grammar closes each
+# string; the fields the system uses (is_hard_problem, search_list) are unchanged. The list's length cannot be
+# bounded here (inspect's JSONSchema has no maxItems and drops it): a reply cut inside a long list is read by
+# `read_cut_triage` (status topics_truncated when it holds MAX_SEARCH_TOPICS complete topics).
+TRIAGE_PLAN_MAX_CHARS = 300
+TOPIC_MAX_CHARS = 80
 TRIAGE_SCHEMA = {
     "type": "object",
     "properties": {
         "is_hard_problem": {"type": "boolean"},
-        "plan": {"type": "string"},
-        "search_list": {"type": "array", "items": {"type": "string"}},
+        "plan": {"type": "string", "maxLength": TRIAGE_PLAN_MAX_CHARS},
+        "search_list": {"type": "array", "items": {"type": "string", "maxLength": TOPIC_MAX_CHARS}},
     },
     "required": ["is_hard_problem", "plan", "search_list"],
 }
@@ -103,6 +117,7 @@ class PlanSettings:
     plan_generate: dict[str, Any] | None = None  # ... for the plan call
     plan_extra_body: dict[str, Any] | None = None  # None -> the authors' enable_thinking=False
     use_response_schema: bool = True  # False for endpoints that reject response_format
+    roles: dict[str, Any] | None = None  # the system's `roles:` block (planner decoding, systems/roles.py)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> PlanSettings:
@@ -146,10 +161,56 @@ def extract_json_object(text: str) -> tuple[dict[str, Any] | None, str]:
     return None, strict_error
 
 
+_CUT_TRIAGE_HEAD = re.compile(r'\s*\{\s*"is_hard_problem"\s*:\s*(true|false)\s*,\s*"plan"\s*:\s*')
+_CUT_TRIAGE_LIST = re.compile(r'\s*,\s*"search_list"\s*:\s*\[\s*')
+_COMMA = re.compile(r"\s*,\s*")
+
+
+def read_cut_triage(text: str) -> tuple[bool, list[str]] | None:
+    """(is_hard_problem, the complete topics) of a triage reply cut inside its search_list, else None.
+
+    Under the JSON schema the reply is `{"is_hard_problem": b, "plan": "...", "search_list": ["...", ...` in the
+    schema's order; a model that keeps listing topics runs into max_tokens before the closing `]}` (inspect's
+    JSON schema cannot carry maxItems). What was written before the cut is complete and grammar-valid.
+    """
+    decoder = json.JSONDecoder()
+    head = _CUT_TRIAGE_HEAD.match(text)
+    if head is None:
+        return None
+    try:
+        plan, end = decoder.raw_decode(text, head.end())
+    except json.JSONDecodeError:
+        return None
+    at_list = _CUT_TRIAGE_LIST.match(text, end)
+    if not isinstance(plan, str) or at_list is None:
+        return None
+    topics, pos = [], at_list.end()
+    while True:
+        try:
+            topic, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            break
+        if not isinstance(topic, str):
+            return None
+        topics.append(topic)
+        comma = _COMMA.match(text, pos)
+        if comma is None:
+            break
+        pos = comma.end()
+    return head.group(1) == "true", topics
+
+
 def parse_triage(text: str) -> tuple[str, bool | None, list[str] | None, str | None]:
     """(status, is_hard_problem, search_list, detail) for a triage reply."""
     body, how = extract_json_object(text)
     if body is None:
+        cut = read_cut_triage(text)
+        if cut is not None and not cut[0]:
+            return "not_hard", False, None, "reply cut inside search_list after is_hard_problem: false"
+        if cut is not None and len(cut[1]) >= MAX_SEARCH_TOPICS:
+            # what the parser keeps of a longer list anyway: the first MAX_SEARCH_TOPICS complete topics
+            detail = f"reply cut inside search_list after {len(cut[1])} complete topics, kept the first {MAX_SEARCH_TOPICS}"
+            return "topics_truncated", True, cut[1][:MAX_SEARCH_TOPICS], detail
         return "triage_error", None, None, how
     hard, topics = body.get("is_hard_problem"), body.get("search_list")
     if not isinstance(hard, bool):
@@ -189,11 +250,11 @@ async def plan_messages(
     planner = planner_model()
     accounting = store_as(Accounting)
 
-    triage_config = GenerateConfig(stop_seqs=[], **(settings.triage_generate or {}))
+    schema = None
     if settings.use_response_schema:
-        triage_config = triage_config.merge(
-            GenerateConfig(response_schema=ResponseSchema(name="search_list", json_schema=TRIAGE_SCHEMA))
-        )
+        solver_schema_check("planner", planner)
+        schema = ResponseSchema(name="search_list", json_schema=TRIAGE_SCHEMA)
+    triage_config = call_config(planner, settings.roles, "planner", settings.triage_generate, schema=schema)
     triage_out, triage_call = await accounted_generate(
         planner, [ChatMessageUser(content=TRIAGE_PROMPT.format(question=question))],
         role="planner", purpose="triage", branch=branch, config=triage_config,
@@ -202,25 +263,20 @@ async def plan_messages(
     record = PlanRecord(
         branch=branch, triage_status=status, is_hard_problem=hard, search_list=topics, triage_detail=detail
     )
-    if status in MALFORMED_STATUSES:
-        accounting.set_status(triage_call, status, detail)
+    accounting.set_status(triage_call, status, detail)
     if topics is None:  # not hard, or a triage reply we could not use: the raw question, as the authors do
         _record(record)
         return list(messages), record
 
-    plan_config = GenerateConfig(
-        stop_seqs=[],
-        extra_body=DEFAULT_PLAN_EXTRA_BODY if settings.plan_extra_body is None else settings.plan_extra_body or None,
-        **(settings.plan_generate or {}),
-    )
+    extra_body = DEFAULT_PLAN_EXTRA_BODY if settings.plan_extra_body is None else settings.plan_extra_body or None
+    plan_config = call_config(planner, settings.roles, "planner", settings.plan_generate, extra_body=extra_body)
     plan_out, plan_call = await accounted_generate(
         planner, [ChatMessageUser(content=PLAN_PROMPT.format(question=question, topics=str(topics)))],
         role="planner", purpose="plan", branch=branch, config=plan_config,
     )  # fmt: skip
     plan_status, plan = parse_plan(plan_out.completion)
     record = record.model_copy(update={"plan_status": plan_status, "plan": plan})
-    if plan_status in MALFORMED_STATUSES:
-        accounting.set_status(plan_call, plan_status)
+    accounting.set_status(plan_call, plan_status)
     if plan_status == "empty_plan":
         _record(record)
         return list(messages), record
@@ -242,9 +298,10 @@ def plan(
     plan_generate: dict[str, Any] | None = None,
     plan_extra_body: dict[str, Any] | None = None,
     use_response_schema: bool = True,
+    roles: dict[str, Any] | None = None,
 ) -> Solver:
     """Rewrite the sample's user message with the planner's ideas (then chain a generation after it)."""
-    settings = PlanSettings(triage_generate, plan_generate, plan_extra_body, use_response_schema)
+    settings = PlanSettings(triage_generate, plan_generate, plan_extra_body, use_response_schema, roles)
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         state.messages, record = await plan_messages(state.messages, settings)

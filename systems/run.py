@@ -16,13 +16,18 @@ server's /metrics counters around the group (acceptance rate, generated tokens, 
 log's metadata as `serving_metrics` (an inspect log edit: read `log.metadata`).
 
 Roles: `--model-role planner=models/vllm_cpu_smollm2.yaml` (a model config) or `planner=openai/gpt-4o` (an
-inspect spec); `judge` defaults to the planner, the planner to the model under test.
+inspect spec); `judge` defaults to the planner, the planner to the model under test. Before any sample, a
+system whose planner/judge replies are schema-constrained checks that the role's model honours
+`response_schema` (systems/roles.py: provider allow-list + one probe request) and refuses to run otherwise;
+each log's eval metadata records `system_roles` (who planned and judged, with what decoding config). After
+the run, a log whose planner or judge parsed fewer than 90% of its calls is named in a DEGENERATE warning.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import fcntl
 import importlib
 import inspect as pyinspect
@@ -38,6 +43,8 @@ import yaml
 
 from models.config import ModelConfig, is_model_config_spec, load_model_config
 from systems.compose import SystemConfig, apply_system, check_serving, load_system
+from systems.health import degenerate_reasons, log_health
+from systems.roles import check_schema_support, describe_roles, role_models
 
 logger = logging.getLogger("k2bench.run")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -293,6 +300,7 @@ def run(argv: list[str] | None = None) -> int:
     from inspect_ai import eval_set
 
     model_config = load_model_config(args.model)
+    file_generate = dict(model_config.generate)  # the model's own defaults: what an unbound planner/judge starts from
     generate = {**model_config.generate, **parse_kv(args.generate)}
     for key in ("max_tokens", "temperature", "seed", "max_connections"):
         if getattr(args, key) is not None:
@@ -318,7 +326,7 @@ def run(argv: list[str] | None = None) -> int:
         "generate_overrides": generate,
         "model_roles": role_identity,
     }
-    all_ok = True
+    all_ok, probed = True, {}
     with log_dir_lock(log_dir):
         for overlay, group in serving_groups(systems):
             built, epochs_on_eval = [], None
@@ -338,13 +346,25 @@ def run(argv: list[str] | None = None) -> int:
                 if warnings:
                     facts["known_broken"] = warnings
                 identity = {**model_config.identity(), "k2bench_run": run_identity}
-                tasks = [apply_system(task, system, identity, serving_root_url=root_url) for task, system in built]
+                # the model under test carries its config file's generate; -G/--max-tokens/... go in at eval
+                # level, where they reach the solver but not an unbound planner/judge (systems/roles.py)
+                solver_model = dataclasses.replace(cfg, generate=file_generate).get_model()
+                for system in group:  # refuses (raises) before any sample when a role cannot honour the schema
+                    for note in check_schema_support(system, role_models(solver_model, roles), probed):
+                        logger.warning("UNCONSTRAINED: %s", note)
+                tasks = [
+                    apply_system(
+                        task, system, {**identity, "system_roles": describe_roles(system, solver_model, roles)},
+                        serving_root_url=root_url,
+                    )
+                    for task, system in built
+                ]  # fmt: skip
                 finished_before = finished_logs(log_dir)
                 before, started = read_counters(root_url), time.monotonic()
                 ok, logs = eval_set(
                     tasks,
                     log_dir=str(log_dir),
-                    model=cfg.get_model(),
+                    model=solver_model,
                     model_roles=roles or None,
                     limit=args.limit,
                     epochs=epochs_on_eval,
@@ -362,6 +382,10 @@ def run(argv: list[str] | None = None) -> int:
                     # skip logs that were already complete before this invocation (resumed runs)
                     annotate_logs(logs, serving_metrics(before, after, wall, facts), skip_locations=finished_before)
                 all_ok = all_ok and ok
+                for log in logs:
+                    reasons = degenerate_reasons(log_health(log))
+                    if reasons:
+                        logger.warning("DEGENERATE: %s (%s): %s", log.eval.task, log.location, "; ".join(reasons))
         for name in remove_superseded(log_dir):
             logger.warning("removed %s: a killed run's log, superseded by its resumed, finished log", name)
     return 0 if all_ok else 1

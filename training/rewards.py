@@ -1,9 +1,10 @@
 """TRL reward functions that ARE the eval graders: each reward is a verdict of suites/grading turned into a float.
 
 Peers' RL rewards drift from their eval graders (open-r1 paid 1.0 on unparseable gold and once reversed
-`verify()`'s arguments; ../shared/reference/peers.md): here `math` calls `grade_math`, `choice` calls
-`grade_choice` and `code` calls `grade_code` (its program runs in `suites/grading/sandbox.py`): the functions
-the inspect scorers call, so a reward of 1 means "the suite would score this correct".
+`verify()`'s arguments; ../shared/reference/peers.md): here the rewards `math`, `math_literal`, `choice` and
+`code` are the graders of those names in suites/grading/registry.py (`grade_math`, `grade_choice`,
+`grade_code`, whose program runs in `suites/grading/sandbox.py`), looked up by name as the suites declare
+theirs: the functions the inspect scorers call, so a reward of 1 means "the suite would score this correct".
 tests/training/test_reward_parity.py runs the grader case tables through grader, inspect scorer and reward
 and requires the same verdicts.
 
@@ -21,20 +22,15 @@ training/grpo.py refuses to start when one of them would be needed.
 
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from suites.grading.registry import GraderUnavailable, get_grader
 from suites.grading.verdict import STATUSES, Verdict
 from training.chat_template import follows_format
 
 Completion = str | list[dict[str, Any]]
-
-
-class GraderUnavailable(RuntimeError):
-    """A reward was asked for a domain that suites/grading cannot grade (yet)."""
 
 
 def completion_text(completion: Completion) -> str:
@@ -51,82 +47,28 @@ def truncation_flags(completion_ids: Sequence[Sequence[int]] | None, eos_token_i
     return [not ids or ids[-1] not in eos_token_ids for ids in completion_ids]
 
 
-# --- graders, one per domain -------------------------------------------------------------------------
+# --- graders, by name from suites/grading/registry.py (the suites' own declarations use the same names) ----
 
 
 def _grade_math(completion: str, gold: str, truncated: bool) -> Verdict:
-    from suites.grading.math_answer import grade_math
-
-    return grade_math(completion, gold, truncated=truncated)
-
-
-NUMERAL = re.compile(r"^[+-]?\d+(\.\d+)?$")
+    return get_grader("math")(completion, gold, truncated=truncated)
 
 
 def _grade_math_literal(completion: str, gold: str, truncated: bool) -> Verdict:
-    """grade_math, except that a numeral gold must be answered with a numeral.
-
-    Measured on the CPU GRPO run (results/training/README.md): with `math` as the reward a 135M policy learned
-    to box the problem's own expression (`\\boxed{33 + 87}`), which Math-Verify rightly finds equal to 120, so
-    held-out "accuracy" reached 200/200 with 0 numerals. For RL on computed answers that is a shortcut, not a
-    solution; this reward pays only when the boxed answer is written as a number, as AIME's are.
-    """
-    from suites.grading.math_answer import normalize_answer
-    from suites.grading.verdict import incorrect
-
-    verdict = _grade_math(completion, gold, truncated)
-    if verdict.status == "correct" and NUMERAL.match(normalize_answer(gold)):
-        if not NUMERAL.match(normalize_answer(verdict.extracted or "")):
-            return incorrect(verdict.extracted or "", "equal to the gold but not written as a number "
-                             "(e.g. the problem's unevaluated expression)")
-    return verdict
+    """registry `math_literal`: a numeral gold must be answered with a numeral (why: its docstring)."""
+    return get_grader("math_literal")(completion, gold, truncated=truncated)
 
 
 def _grade_choice(completion: str, gold: str, truncated: bool) -> Verdict:
-    try:
-        from suites.grading.choice import grade_choice
-    except ImportError as err:
-        raise GraderUnavailable(f"choice reward: suites/grading/choice.py is not importable: {err}") from err
-    gold_letter, n_choices = gold, 4
-    if gold.lstrip().startswith("{"):  # {"answer": "C", "n_choices": 5} for questions with more options
-        spec = json.loads(gold)
-        gold_letter, n_choices = spec["answer"], int(spec.get("n_choices", 4))
-    return grade_choice(completion, gold_letter, n_choices=n_choices, truncated=truncated)
-
-
-def code_tests(gold: str):
-    """A row's ground truth -> suites.grading.code_exec.CodeTests (plus an assert script, for Guru's `functional`).
-
-    Accepted: k2bench's own `CodeTests.to_dict()` ({"cases": [[stdin, stdout], ...], "mode", "fn_name"}), Guru's
-    stdin tests ({"inputs": [...], "outputs": [...]}) and Guru's assert scripts ({"functional": "<test code>"}).
-    """
-    from suites.grading.code_exec import CodeTests
-    from suites.grading.sandbox import TestCase
-
-    spec = json.loads(gold)
-    if "cases" in spec:
-        return CodeTests.from_dict(spec), None
-    if "inputs" in spec and "outputs" in spec:
-        return CodeTests.stdin(zip(spec["inputs"], spec["outputs"], strict=True), source="guru:stdin"), None
-    if "functional" in spec:  # one "test": the program followed by the row's asserts must exit cleanly
-        return CodeTests((TestCase("", ""),), "stdin", None, "guru:functional"), spec["functional"]
-    raise GraderUnavailable(f"code reward: unsupported ground-truth keys {sorted(spec)} (pytest/solution_file)")
+    """registry `choice`; gold is a letter or {"answer": "C", "n_choices": 5} for questions with more options."""
+    return get_grader("choice")(completion, gold, truncated=truncated)
 
 
 def _grade_code(completion: str, gold: str, truncated: bool, limits: Any = None) -> Verdict:
-    """suites.grading.code_exec.grade_code: last Python block after </think>, run on the tests in the sandbox."""
-    from suites.grading.code_exec import grade_code
-    from suites.grading.sandbox import DEFAULT_LIMITS, run_program
-
-    tests, asserts = code_tests(gold)
-    limits = limits or DEFAULT_LIMITS
-    if asserts is None:
-        return grade_code(completion, tests, truncated=truncated, limits=limits).verdict
-
-    def run_with_asserts(code: str, cases: list, *, limits: Any, **_: Any):
-        return run_program(code + "\n" + asserts, limits=limits)
-
-    return grade_code(completion, tests, truncated=truncated, limits=limits, run=run_with_asserts).verdict
+    """registry `code`: last Python block after </think>, run on the row's tests in the sandbox."""
+    grader = get_grader("code")
+    assert grader.grade is not None
+    return grader.grade(completion, gold, truncated=truncated, metadata={}, limits=limits)
 
 
 # --- TRL reward callables ------------------------------------------------------------------------------

@@ -82,6 +82,7 @@ def gpqa_diamond(epochs: int = PAPER_EPOCHS, shuffle_seed: int = DEFAULT_SEED) -
             "suite_version": VERSION,
             "n_problems": len(samples),
             "shuffle_seed": shuffle_seed,
+            "grader": "choice",  # suites/grading/registry.py
             **protocol_metadata(),
         },
     )

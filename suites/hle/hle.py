@@ -74,6 +74,7 @@ def hle(epochs: int = PAPER_EPOCHS, data_path: str | None = None, judge_role: st
             "suite_version": VERSION,
             "n_problems": len(samples),
             "judge_role": judge_role,
+            "grader": "rule_or_judge",  # suites/grading/registry.py
             **facts,
             **protocol_metadata(),
         },

@@ -107,6 +107,7 @@ def livecodebench(
             "suite_version": VERSION,
             "n_problems": len(problems),
             "release": release,
+            "grader": "code",  # suites/grading/registry.py
             "window": [start.isoformat(), end.isoformat()],
             "tests": source,
             "limits": {"time_s": time_s, "memory_mb": memory_mb, "float_tol": float_tol},

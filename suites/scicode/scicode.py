@@ -177,6 +177,7 @@ def scicode(
             "n_problems": len(samples),
             "n_scored_steps": len(wanted),
             "with_background": with_background,
+            "grader": "scicode_steps",  # suites/grading/registry.py
             "problems": source,
             "h5_path": h5,
             "h5_bytes": Path(h5).stat().st_size,

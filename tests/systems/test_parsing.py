@@ -88,6 +88,15 @@ def test_judged_text_sees_only_the_answer_part() -> None:
         ('{"is_hard_problem": "yes", "plan": "p", "search_list": ["a"]}', "triage_error", None, None),
         ('{"is_hard_problem": true, "plan": "p", "search_list": "a, b"}', "triage_error", True, None),
         ('{"is_hard_problem": true}', "triage_error", True, None),
+        # cut at max_tokens inside a long search_list (the schema cannot bound its length): complete topics kept
+        (
+            '{"is_hard_problem": true, "plan": "p \\"q\\"", "search_list": ["a", "b, c", "d", "e", "f", "g", "h'
+            , "topics_truncated", True, ["a", "b, c", "d", "e", "f"],
+        ),
+        ('{"is_hard_problem": true, "plan": "p", "search_list": ["a", "b", "c", "d", "e', "triage_error", None, None),
+        ('{"is_hard_problem": false, "plan": "p", "search_list": ["a", "a", "a', "not_hard", False, None),
+        ('{"is_hard_problem": true, "plan": "cut inside the pl', "triage_error", None, None),
+        ('{"is_hard_problem": true, "plan": "p", "search_list": [1, 2, 3, 4, 5, 6', "triage_error", None, None),
     ],
 )
 def test_parse_triage(reply: str, status: str, hard: bool | None, topics: list[str] | None) -> None:
@@ -268,21 +277,31 @@ def test_apply_system_replaces_solver_and_adds_scorers() -> None:
     from suites.grading.scorers import math_scorer
     from systems.compose import apply_system
 
-    def suite(scorer):  # noqa: ANN001, ANN202
-        return Task(dataset=[Sample(input="1+1?", target="2")], scorer=scorer, name="toy", metadata={"suite": "toy"})
+    def suite(scorer, grader=None):  # noqa: ANN001, ANN202
+        metadata = {"suite": "toy", **({"grader": grader} if grader else {})}
+        return Task(dataset=[Sample(input="1+1?", target="2")], scorer=scorer, name="toy", metadata=metadata)
 
-    task = apply_system(suite(math_scorer()), load_system("k2_full"), metadata={"model_id": "m"})
+    task = apply_system(suite(math_scorer(), "math"), load_system("k2_full"), metadata={"model_id": "m"})
     assert task.name == "toy--k2_full"
     assert (
         task.metadata["suite"] == "toy" and task.metadata["system_id"] == "k2_full" and task.metadata["model_id"] == "m"
     )
     names = [s.__qualname__.split(".")[0] for s in task.scorer]
     assert names == ["math_scorer", "accounting_scorer", "equal_budget_scorer"]
-    other = apply_system(suite(match()), load_system("best_of_n"))
-    assert [s.__qualname__.split(".")[0] for s in other.scorer][1:] == ["accounting_scorer"]
-    assert "not computed" in other.metadata["equal_budget"]
-    plain = apply_system(suite(math_scorer()), load_system("plain"))
+    assert "'math'" in task.metadata["equal_budget"]
+    # the grader is found by the suite's declared name, never by the scorer function: a math scorer without a
+    # declaration gets no baselines, and says why
+    undeclared = apply_system(suite(math_scorer()), load_system("best_of_n"))
+    assert [s.__qualname__.split(".")[0] for s in undeclared.scorer][1:] == ["accounting_scorer"]
+    assert "declares no `grader`" in undeclared.metadata["equal_budget"]
+    code = apply_system(suite(match(), "code"), load_system("best_of_n"))
+    assert [s.__qualname__.split(".")[0] for s in code.scorer][1:] == ["accounting_scorer"]
+    assert "'code' is not answer-graded" in code.metadata["equal_budget"]
+    choice = apply_system(suite(match(), "choice"), load_system("best_of_n"))
+    assert [s.__qualname__.split(".")[0] for s in choice.scorer][1:] == ["accounting_scorer", "equal_budget_scorer"]
+    plain = apply_system(suite(math_scorer(), "math"), load_system("plain"))
     assert [s.__qualname__.split(".")[0] for s in plain.scorer] == ["math_scorer", "accounting_scorer"]
+    assert "equal_budget" not in plain.metadata
 
 
 def test_serving_overlays_become_vllm_arguments() -> None:
