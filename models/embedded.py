@@ -21,6 +21,8 @@ Model args (`-M name=value`):
   max_tokens_cap  most tokens generated per request (default 512: a CPU cannot generate the protocol's 64k); every
                   output records max_tokens_requested and max_tokens_effective, and the run's log warns once when
                   the cap replaces a larger request
+  schema_max_tokens  budget floor for requests with a response_schema (default 1024, see
+                  DEFAULT_SCHEMA_MAX_TOKENS): the planner's and judge's JSON gets room to close under a small cap
   threads         torch threads of the worker (default: OMP_NUM_THREADS, else 2 -- measured, see DEFAULT_THREADS)
   batch_size      most requests in the running batch (default 32; also inspect's default max_connections)
   dtype           bfloat16 (default; ~1.5-2x fp32 on AVX512-BF16) or float32
@@ -61,6 +63,10 @@ CONTEXT_WINDOW = 8192  # SmolLM2's max_position_embeddings
 # A CPU cannot generate the protocol's 64k tokens per sample in useful time; the embedded model caps
 # max_tokens here (override with -M max_tokens_cap=N) and records both values in each output's metadata.
 DEFAULT_MAX_TOKENS_CAP = 512
+# A constrained (response_schema) reply is useful only once its JSON closes, and the grammar ends the request at
+# the closing brace, so such requests get at least this budget whatever max_tokens_cap says (still never more
+# than the request's own max_tokens): the cap is for long free-form solver generations, not the planner's JSON.
+DEFAULT_SCHEMA_MAX_TOKENS = 1024
 DEFAULT_BATCH_SIZE = 32  # most requests in the running batch (and inspect's default max_connections)
 DEFAULT_THREADS = 2  # torch threads when neither -M threads nor OMP_NUM_THREADS says (measured: models/README.md)
 ENGINE_NAME = "k2bench-continuous"
@@ -145,10 +151,12 @@ class EmbeddedModelAPI(ModelAPI):
         try:
             self.max_tokens_cap = int(model_args.pop("max_tokens_cap", DEFAULT_MAX_TOKENS_CAP))
             self.batch_size = int(model_args.pop("batch_size", DEFAULT_BATCH_SIZE))
+            self.schema_max_tokens = int(model_args.pop("schema_max_tokens", DEFAULT_SCHEMA_MAX_TOKENS))
             threads = model_args.pop("threads", None)
             self.threads = int(threads) if threads is not None else default_threads()
         except (TypeError, ValueError) as err:
-            raise ValueError(f"k2bench provider: max_tokens_cap, batch_size and threads are integers ({err})") from None
+            raise ValueError(f"k2bench provider: max_tokens_cap, schema_max_tokens, batch_size and threads are "
+                             f"integers ({err})") from None
         if min(self.max_tokens_cap, self.batch_size, self.threads) < 1:
             raise ValueError("k2bench provider: max_tokens_cap, batch_size and threads must be >= 1")
         dtype = str(model_args.pop("dtype", "bfloat16"))
@@ -162,12 +170,12 @@ class EmbeddedModelAPI(ModelAPI):
                 )
             model_path = prepare_smollm2()
         self.engine = get_engine(Path(model_path), dtype, self.batch_size, self.threads)
-        self._capped_warned: set[int] = set()
+        self._capped_warned: set[tuple[int, int]] = set()
 
     def _note_cap(self, requested: int | None, effective: int) -> None:
         """Say once per requested value, in the console and the eval log, that the cap replaced it."""
-        if requested is not None and requested > effective and requested not in self._capped_warned:
-            self._capped_warned.add(requested)
+        if requested is not None and requested > effective and (requested, effective) not in self._capped_warned:
+            self._capped_warned.add((requested, effective))
             LOGGER.warning(
                 "k2bench/%s: max_tokens %d requested, generating at most %d per request "
                 "(max_tokens_effective; -M max_tokens_cap=N to change)", self.model_name, requested, effective,
@@ -180,7 +188,10 @@ class EmbeddedModelAPI(ModelAPI):
         messages = [{"role": m.role, "content": m.text} for m in input]
         prompt_ids = self.engine.chat_ids(messages)
         requested = config.max_tokens
-        effective = min(requested or self.max_tokens_cap, self.max_tokens_cap)
+        cap = self.max_tokens_cap
+        if config.response_schema is not None:
+            cap = max(cap, self.schema_max_tokens)
+        effective = min(requested or cap, cap)
         room = self.engine.context_window - len(prompt_ids)
         schema = None
         if config.response_schema is not None:  # constrained decoding in the worker (models/grammar.py)
