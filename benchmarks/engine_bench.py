@@ -199,6 +199,7 @@ def old_engine_module():
     path.write_text(src)
     spec = importlib.util.spec_from_file_location("old_embedded", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules["old_embedded"] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

@@ -52,8 +52,14 @@ SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "mistral")
 # than top_p of the mass falls back to a full sort, so the result is exact either way
 TOP_P_CANDIDATES = 512
 CACHE_GROWTH = 256  # cache capacity grows in multiples of this many positions
+# cost of one more attention call, in key positions read: ~10 us of dispatch against ~70 ns per row-position
+ATTENTION_CALL_COST = 150
 
 
+PROFILE_PATH = os.environ.get("K2BENCH_ENGINE_PROFILE")  # benchmarks: where a decode-step profile goes
+PROFILE_AFTER_STEPS = int(os.environ.get("K2BENCH_ENGINE_PROFILE_AFTER", "40"))  # decode steps before profiling
+PROFILE_STEPS = 20
+IDLE_RELEASE_S = 10  # the worker frees its KV cache after this long without work
 READY_TIMEOUT_S = 300  # loading a model in a fresh worker: seconds (a busy 2-core machine stretches it)
 
 
@@ -232,10 +238,9 @@ class LlamaRunner:
         torch, F = self.torch, self.F
         n, hd, nh, nkv = len(tokens), self.head_dim, self.heads, self.kv_heads
         pos = torch.tensor(lengths)
-        span = max(lengths) + 1
         # flat index of (row i, kv head h, position pos[i]) in a layer's [rows_cap * kv_heads * len_cap, hd] view
         slots = ((torch.arange(n)[:, None] * nkv + torch.arange(nkv)[None, :]) * self.len_cap + pos[:, None]).reshape(-1)
-        mask = (torch.arange(span)[None, :] <= pos[:, None])[:, None, None, :]  # [n, 1, 1, span]
+        groups = self._attention_groups(lengths)
         cos, sin = self.cos[pos][:, None], self.sin[pos][:, None]  # [n, 1, hd]
         x = self.embed[torch.tensor(tokens)]  # [n, H]
         for li, (ln1, wqkv, bqkv, wo, ln2, wgu, wd) in enumerate(self.layers):
@@ -249,11 +254,42 @@ class LlamaRunner:
             vc.view(-1, hd).index_copy_(0, slots, v.reshape(n * nkv, hd))
             # grouped-query attention without repeating K/V: a kv head's query heads become its "query positions"
             q = q.view(n, nkv, nh // nkv, hd)
-            att = F.scaled_dot_product_attention(q, kc[:n, :, :span], vc[:n, :, :span], attn_mask=mask)
+            att = torch.cat([F.scaled_dot_product_attention(q[a:b], kc[a:b, :, :width], vc[a:b, :, :width],
+                                                            attn_mask=mask) for a, b, width, mask in groups])
             x = x + F.linear(att.reshape(n, nh * hd), wo)
             gate, up = F.linear(self._rms(x, ln2), wgu).chunk(2, dim=-1)
             x = x + F.linear(F.silu(gate.contiguous()).mul_(up), wd)
         return F.linear(self._rms(x, self.norm), self.lm_head).float()
+
+
+    def _attention_groups(self, lengths: list[int]) -> list[tuple[int, int, int, Any]]:
+        """Split rows 0..n-1 into runs of neighbouring slots, each attended in one call over its own longest span.
+
+        One padded call for all rows reads every row's keys up to the longest row's position (prompts of 150-800
+        tokens side by side: 2-3x the keys that matter); one call per row pays a call's overhead per row and layer.
+        A dynamic programme picks the runs that minimise (calls x ATTENTION_CALL_COST + padded positions); a run
+        whose rows all have the same length needs no mask. Returns (first row, end row, span, mask or None)."""
+        torch = self.torch
+        spans = [p + 1 for p in lengths]
+        n = len(spans)
+        best, cut = [0.0] + [math.inf] * n, [0] * (n + 1)
+        for b in range(1, n + 1):
+            widest = 0
+            for a in range(b - 1, -1, -1):
+                widest = max(widest, spans[a])
+                cost = best[a] + ATTENTION_CALL_COST + (b - a) * widest
+                if cost < best[b]:
+                    best[b], cut[b] = cost, a
+        groups, b = [], n
+        while b > 0:
+            a = cut[b]
+            width = max(spans[a:b])
+            mask = None
+            if min(spans[a:b]) != width:
+                mask = (torch.arange(width)[None, :] < torch.tensor(spans[a:b])[:, None])[:, None, None, :]
+            groups.append((a, b, width, mask))
+            b = a
+        return groups[::-1]
 
 
 class Engine:
@@ -281,7 +317,7 @@ class Engine:
         self.rows: list[_Row] = []
         # where the engine's time goes (benchmarks/engine_bench.py reports it): seconds per phase, counts
         self.stats = dict.fromkeys(("prefill_s", "forward_s", "select_s", "accept_s"), 0.0)
-        self.stats.update(steps=0, row_steps=0, prefills=0, prefill_tokens=0)
+        self.stats.update(steps=0, row_steps=0, prefills=0, prefill_tokens=0, masked_rows=0)
 
     @property
     def grammars(self) -> Any:
@@ -300,8 +336,6 @@ class Engine:
                 self._admit()
                 if self.rows:
                     self._step()
-                else:
-                    self.runner.release_cache()  # idle: give the memory back
             except Exception as err:  # fail the requests in flight, keep serving the next ones
                 LOGGER.exception("embedded engine step failed")
                 for row in self.rows:
@@ -340,6 +374,8 @@ class Engine:
         self._accept([(row, token)])
 
     def _step(self) -> None:
+        if PROFILE_PATH and self.stats["steps"] == PROFILE_AFTER_STEPS:
+            self._profiled_steps()
         rows, stats = self.rows, self.stats
         n = len(rows)
         t0 = time.perf_counter()
@@ -358,6 +394,19 @@ class Engine:
         stats["steps"] += 1
         stats["row_steps"] += n
 
+    def _profiled_steps(self) -> None:
+        """K2BENCH_ENGINE_PROFILE=<file>: torch.profiler over PROFILE_STEPS decode steps, table written to <file>."""
+        from torch.profiler import ProfilerActivity, profile
+
+        self.stats["steps"] += 1  # not again
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            for _ in range(PROFILE_STEPS):
+                if not self.rows:
+                    break
+                self._step()
+        table = prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=25)
+        Path(PROFILE_PATH).write_text(f"rows {len(self.rows)}\n{table}\n")
+
     # --- sampling ----------------------------------------------------------------------------------------
     def _select(self, logits: Any, rows: list[_Row]) -> list[int]:
         """Next token per row: grammar mask, then greedy or temperature -> top-k -> top-p -> the row's generator."""
@@ -369,6 +418,7 @@ class Engine:
             for i in constrained:
                 rows[i].request.matcher.fill_next_token_bitmask(bitmask, i)
             grammars.apply(logits, bitmask, constrained)
+            self.stats["masked_rows"] += len(constrained)
         out = logits.argmax(dim=-1).tolist()  # greedy rows keep this (first maximum, as generate() does)
         sampled = [i for i, r in enumerate(rows) if r.request.temperature > 0]
         if not sampled:
@@ -494,6 +544,8 @@ def serve(fd: int, model_path: str, dtype: str, max_batch: int, threads: int | N
     while True:
         idle = not engine.rows and not engine.pending
         try:
+            if idle and not conn.poll(IDLE_RELEASE_S):
+                engine.runner.release_cache()  # idle for a while: give the KV cache's memory back
             while conn.poll(None if idle else 0):
                 kind, payload = conn.recv()
                 if kind == "request":

@@ -209,6 +209,7 @@ def test_schemas_constrain_greedy_and_sampled_in_one_mixed_batch(model_path):
     async def go():
         return await asyncio.gather(*(api.generate(msgs, [], "none", cfg) for _, msgs, cfg in jobs))
 
+    before = dict(api.engine.stats)
     outs = asyncio.run(go())
     schemas = {"triage": TRIAGE_SCHEMA, "judge": JUDGE_SCHEMA}
     for (kind, _, cfg), out in zip(jobs, outs, strict=True):
@@ -221,6 +222,20 @@ def test_schemas_constrain_greedy_and_sampled_in_one_mixed_batch(model_path):
         assert _valid(out.completion, schemas[kind]), f"{kind} T={cfg.temperature}: {out.completion!r}"
         json.loads(out.completion)
     assert max(o.metadata["mean_batch_size"] for o in outs) > 1  # they really shared decode steps
+    # the fast path: only constrained rows were masked (one row per constrained token), never the plain ones
+    constrained_tokens = sum(o.usage.output_tokens for (kind, _, _), o in zip(jobs, outs, strict=True)
+                             if kind != "plain")  # fmt: skip
+    assert api.engine.stats["masked_rows"] - before["masked_rows"] == constrained_tokens
+
+
+def test_plain_batches_never_touch_the_grammar(fp32):
+    from models.engine import Request
+
+    before = fp32.submit(Request(fp32.chat_ids(chat(PROMPTS[0])), 2, "max_tokens", temperature=0.0))
+    before.result(timeout=300)
+    masked = fp32.stats["masked_rows"]
+    run(fp32, [Request(fp32.chat_ids(chat(p)), 6, "max_tokens", temperature=1.0, seed=1) for p in PROMPTS])
+    assert fp32.stats["masked_rows"] == masked
 
 
 def test_strict_schema_forbids_extra_properties(fp32):
