@@ -376,6 +376,8 @@ class Engine:
     def _step(self) -> None:
         if PROFILE_PATH and self.stats["steps"] == PROFILE_AFTER_STEPS:
             self._profiled_steps()
+            if not self.rows:
+                return
         rows, stats = self.rows, self.stats
         n = len(rows)
         t0 = time.perf_counter()
