@@ -599,28 +599,29 @@ def main(argv: list[str] | None = None) -> int:
     data.update(machine=machine_info())
     setup = {"levels": args.levels, "repeats": args.repeats, "max_tokens": args.max_tokens, "prompts": len(prompts),
              "load_before": round(os.getloadavg()[0], 2)}  # fmt: skip
-    if "throughput" in parts:
-        data["throughput"] = throughput(args, prompts)
-    if "greedy" in parts:
-        data["greedy"] = greedy_check(args, prompts[: args.greedy_prompts])
-    if "grammar" in parts:
-        data["grammar"] = grammar_costs()
-    if "fast_path" in parts:
-        data["fast_path"] = fast_path(args, prompts)
-    if "threads" in parts:
-        data["threads"] = thread_study(args, prompts)
-    if "dtype" in parts:
-        data["dtype"] = dtype_study(args, prompts)
+    steps = {"throughput": lambda: throughput(args, prompts),
+             "greedy": lambda: greedy_check(args, prompts[: args.greedy_prompts]),
+             "grammar": grammar_costs, "fast_path": lambda: fast_path(args, prompts),
+             "threads": lambda: thread_study(args, prompts), "dtype": lambda: dtype_study(args, prompts)}  # fmt: skip
+    failed = []
+    for part in parts:  # a part that fails is reported and the others still run (and are kept)
+        try:
+            data[part] = steps[part]()
+        except Exception as err:
+            failed.append(part)
+            print(f"engine_bench: part {part} failed: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
     setup["load_after"] = round(os.getloadavg()[0], 2)
     data["setup"] = {**data.get("setup", {}), **setup} if args.only else setup
     if args.notes:
         data["notes"] = args.notes.read_text()
     if args.quick:
         print(render(data))
-        return 0
+        return 1 if failed else 0
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(data, indent=1, default=str) + "\n")  # first: a rendering bug loses nothing
     write_result("engine_bench", render(data), data, args.out_dir)
     plot(data, args.out_dir)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
