@@ -110,7 +110,7 @@ def run_embedded(api, conc: int, prompts, max_tokens: int, temperature: float = 
                  schema_every: int = 0) -> dict:  # fmt: skip
     from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig, ResponseSchema
 
-    from systems.plan import TRIAGE_SCHEMA
+    from systems.plan import TRIAGE_PROMPT, TRIAGE_SCHEMA
 
     def chat(messages):
         return [ChatMessageSystem(content=m["content"]) if m["role"] == "system" else ChatMessageUser(content=m["content"])
@@ -120,7 +120,8 @@ def run_embedded(api, conc: int, prompts, max_tokens: int, temperature: float = 
         seed, messages, constrained = job
         config = GenerateConfig(max_tokens=max_tokens, temperature=temperature, top_p=TOP_P, stop_seqs=[STOP],
                                 seed=seed)  # fmt: skip
-        if constrained:
+        if constrained:  # the planner's triage call, as systems/plan.py makes it
+            messages = [{"role": "user", "content": TRIAGE_PROMPT.format(question=messages[-1]["content"])}]
             config = GenerateConfig(max_tokens=max_tokens, temperature=temperature, top_p=TOP_P, seed=seed,
                                     response_schema=ResponseSchema(name="search_list", json_schema=TRIAGE_SCHEMA))
         out = await api.generate(chat(messages), [], "none", config)
