@@ -122,7 +122,7 @@ def run_embedded(api, conc: int, prompts, max_tokens: int, temperature: float = 
                                 seed=seed)  # fmt: skip
         if constrained:  # the planner's triage call, as systems/plan.py makes it
             messages = [{"role": "user", "content": TRIAGE_PROMPT.format(question=messages[-1]["content"])}]
-            config = GenerateConfig(max_tokens=max_tokens, temperature=temperature, top_p=TOP_P, seed=seed,
+            config = GenerateConfig(max_tokens=2 * max_tokens, temperature=temperature, top_p=TOP_P, seed=seed,
                                     response_schema=ResponseSchema(name="search_list", json_schema=TRIAGE_SCHEMA))
         out = await api.generate(chat(messages), [], "none", config)
         return {"tokens": out.usage.output_tokens, "text": out.completion, "constrained": constrained,
