@@ -178,7 +178,7 @@ def _valid(text: str, schema: dict) -> bool:
 
 
 def test_schemas_constrain_greedy_and_sampled_in_one_mixed_batch(model_path):
-    """The planner's and judge's schemas, greedy and sampled, beside unconstrained requests, in one batch."""
+    """The planner's and judge's schemas (as systems/ sends them), greedy and sampled, beside plain requests."""
     import json
 
     from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig, ResponseSchema
@@ -196,7 +196,8 @@ def test_schemas_constrain_greedy_and_sampled_in_one_mixed_batch(model_path):
     plain = [ChatMessageUser(content=PROMPTS[2])]
 
     def config(name, schema, temperature, seed):
-        return GenerateConfig(temperature=temperature, top_p=0.95, seed=seed, max_tokens=96,
+        # 256 > the provider's cap of 96: constrained requests get room for their JSON (schema_max_tokens)
+        return GenerateConfig(temperature=temperature, top_p=0.95, seed=seed, max_tokens=256,
                               response_schema=ResponseSchema(name=name, json_schema=schema))  # fmt: skip
 
     jobs = []
@@ -217,6 +218,7 @@ def test_schemas_constrain_greedy_and_sampled_in_one_mixed_batch(model_path):
             assert out.metadata["response_schema"] is None
             continue
         assert out.metadata["response_schema"] == cfg.response_schema.name
+        assert out.metadata["max_tokens_effective"] == 256
         # the JSON closed within the budget: the grammar ended the request at its last brace
         assert out.stop_reason == "stop", f"{kind} T={cfg.temperature}: ran out of tokens: {out.completion!r}"
         assert _valid(out.completion, schemas[kind]), f"{kind} T={cfg.temperature}: {out.completion!r}"
