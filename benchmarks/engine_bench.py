@@ -608,6 +608,10 @@ def main(argv: list[str] | None = None) -> int:
     for part in parts:  # a part that fails is reported and the others still run (and are kept)
         try:
             data[part] = steps[part]()
+            if not args.quick:  # keep what is measured so far (a later part may run out of time)
+                args.out_dir.mkdir(parents=True, exist_ok=True)
+                json_path.write_text(json.dumps({**data, "setup": {**data.get("setup", {}), **setup}}, indent=1,
+                                                default=str) + "\n")  # fmt: skip
         except Exception as err:
             failed.append(part)
             print(f"engine_bench: part {part} failed: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
