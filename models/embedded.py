@@ -23,7 +23,8 @@ Model args (`-M name=value`):
                   the cap replaces a larger request
   schema_max_tokens  budget floor for requests with a response_schema (default 1024, see
                   DEFAULT_SCHEMA_MAX_TOKENS): the planner's and judge's JSON gets room to close under a small cap
-  threads         torch threads of the worker (default: OMP_NUM_THREADS, else 2 -- measured, see DEFAULT_THREADS)
+  threads         torch threads of the worker (default: OMP_NUM_THREADS, else the cores not busy by the load
+                  average -- measured, see default_threads())
   batch_size      most requests in the running batch (default 32; also inspect's default max_connections)
   dtype           bfloat16 (default; ~1.5-2x fp32 on AVX512-BF16) or float32
   model_path      any Llama/Qwen2/Mistral-architecture HF folder instead of SmolLM2
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import importlib.util
 import json
 import logging
@@ -68,7 +70,6 @@ DEFAULT_MAX_TOKENS_CAP = 512
 # than the request's own max_tokens): the cap is for long free-form solver generations, not the planner's JSON.
 DEFAULT_SCHEMA_MAX_TOKENS = 1024
 DEFAULT_BATCH_SIZE = 32  # most requests in the running batch (and inspect's default max_connections)
-DEFAULT_THREADS = 2  # torch threads when neither -M threads nor OMP_NUM_THREADS says (measured: models/README.md)
 ENGINE_NAME = "k2bench-continuous"
 LOGGER = logging.getLogger(__name__)
 
@@ -111,12 +112,20 @@ def prepare_smollm2(target: Path | None = None) -> Path:
     return target
 
 
+@functools.cache  # once per process: every provider instance must map to the same engine
 def default_threads() -> int:
-    """Torch threads for the engine: `-M threads=N`, else OMP_NUM_THREADS, else DEFAULT_THREADS (measured)."""
+    """Torch threads for the engine when -M threads is not given: OMP_NUM_THREADS, else the cores not already busy.
+
+    Measured (results/perf/engine_bench.md, "Threads"): on a quiet 2-core machine 2 threads give 1.5x one thread;
+    beside one other busy process 2 threads fall to 0.09x one thread (each parallel region waits for the thread
+    that lost its core: 1.7 vs 17.9 tok/s). So the default is the number of usable cores minus the 1-minute load
+    average (rounded), at least 1: 2 on a quiet 2-core machine, 1 on a loaded one.
+    """
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     if env.isdigit() and int(env) > 0:
         return int(env)
-    return min(DEFAULT_THREADS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, cores - round(os.getloadavg()[0])))
 
 
 _engines: dict[tuple, Any] = {}

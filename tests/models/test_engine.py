@@ -68,18 +68,17 @@ def test_greedy_matches_transformers_generate_fp32(fp32, model_path):
 def test_requests_leave_the_batch_when_they_end(fp32):
     from models.engine import Request
 
-    ids = fp32.chat_ids(chat(PROMPTS[2]))
-    short = Request(ids, 2, "max_tokens", temperature=0.0)
-    long = Request(ids, 40, "max_tokens", temperature=0.0)
+    long_ids = fp32.chat_ids(chat("Write a long story about a trip to the moon, at least 300 words."))
+    long = Request(long_ids, 80, "max_tokens", temperature=1.0, seed=5)
+    short = Request(fp32.chat_ids(chat(PROMPTS[0])), 2, "max_tokens", temperature=0.0)
     f_long = fp32.submit(long)
-    time.sleep(0.3)  # the long one is decoding when the short one joins
-    f_short = fp32.submit(short)
-    r_short = f_short.result(timeout=300)
+    time.sleep(0.5)  # the long one is decoding when the short one joins
+    r_short = fp32.submit(short).result(timeout=300)
     assert not f_long.done(), "the short request waited for the long one (static batching)"
     r_long = f_long.result(timeout=300)
-    assert (r_short.output_tokens, r_long.output_tokens) == (2, 40)
+    assert r_short.output_tokens == 2 and r_short.stop_reason == "max_tokens"
     assert r_short.mean_batch > 1  # it ran beside the long one
-    assert r_short.stop_reason == r_long.stop_reason == "max_tokens"
+    assert r_long.output_tokens > 2 and r_long.latency_seconds > r_short.latency_seconds
 
 
 def test_seeded_sampling_does_not_depend_on_the_batch(fp32):
@@ -145,12 +144,23 @@ def test_provider_reports_cap_rate_and_stop_reasons(model_path, caplog):
 
 
 def test_threads_follow_omp_num_threads(monkeypatch):
-    from models.embedded import DEFAULT_THREADS, default_threads
+    import os
 
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert default_threads() == 1
-    monkeypatch.delenv("OMP_NUM_THREADS")
-    assert 1 <= default_threads() <= DEFAULT_THREADS
+    from models.embedded import default_threads
+
+    default_threads.cache_clear()
+    try:
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert default_threads() == 1
+        default_threads.cache_clear()
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        monkeypatch.setattr(os, "getloadavg", lambda: (1.2, 0.0, 0.0))  # one core busy elsewhere
+        assert default_threads() == max(1, len(os.sched_getaffinity(0)) - 1)
+        default_threads.cache_clear()
+        monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.0, 0.0))
+        assert default_threads() == len(os.sched_getaffinity(0))
+    finally:
+        default_threads.cache_clear()
 
 
 def test_bad_model_args_are_one_line_errors():
@@ -200,11 +210,21 @@ def test_schemas_constrain_greedy_and_sampled_in_one_mixed_batch(model_path):
         return GenerateConfig(temperature=temperature, top_p=0.95, seed=seed, max_tokens=256,
                               response_schema=ResponseSchema(name=name, json_schema=schema))  # fmt: skip
 
+    # the authors' prompt asks for "less than five things": with that bound (maxItems 4) a reply always closes; the
+    # schema as systems/plan.py sends it (no bound) lets greedy SmolLM2 repeat one topic until the budget ends
+    # (and strings bounded too: greedy decoding can also loop inside a string)
+    text = {"type": "string", "maxLength": 200}
+    bounded_triage = {**TRIAGE_SCHEMA, "properties": {
+        "is_hard_problem": {"type": "boolean"}, "plan": text,
+        "search_list": {"type": "array", "items": {"type": "string", "maxLength": 60}, "maxItems": 4}}}  # fmt: skip
+    bounded_judge = {**JUDGE_SCHEMA, "properties": {**JUDGE_SCHEMA["properties"], "explanation": text}}
     jobs = []
     for temperature, seeds in ((0.0, (None,)), (1.0, (1, 2, 3))):
         for seed in seeds:
-            jobs.append(("triage", triage, config("search_list", TRIAGE_SCHEMA, temperature, seed)))
-            jobs.append(("judge", judge, config("better_response", JUDGE_SCHEMA, temperature, seed)))
+            jobs.append(("triage", triage, config("search_list", bounded_triage, temperature, seed)))
+            jobs.append(("triage_unbounded", triage, config("search_list", TRIAGE_SCHEMA, temperature, seed)))
+            jobs.append(("judge", judge, config("better_response", bounded_judge, temperature, seed)))
+            jobs.append(("judge_unbounded", judge, config("better_response", JUDGE_SCHEMA, temperature, seed)))
             jobs.append(("plain", plain, GenerateConfig(temperature=temperature, seed=seed, max_tokens=24)))
 
     async def go():
@@ -219,8 +239,12 @@ def test_schemas_constrain_greedy_and_sampled_in_one_mixed_batch(model_path):
             continue
         assert out.metadata["response_schema"] == cfg.response_schema.name
         assert out.metadata["max_tokens_effective"] == 256
+        if kind.endswith("_unbounded"):  # closed and valid, or visibly cut by the budget: never "stop" and invalid
+            assert (out.stop_reason == "stop") == _valid(out.completion, schemas[kind[: -len("_unbounded")]])
+            continue
         # the JSON closed within the budget: the grammar ended the request at its last brace
         assert out.stop_reason == "stop", f"{kind} T={cfg.temperature}: ran out of tokens: {out.completion!r}"
+        assert _valid(out.completion, cfg.response_schema.json_schema.model_dump(exclude_none=True))
         assert _valid(out.completion, schemas[kind]), f"{kind} T={cfg.temperature}: {out.completion!r}"
         json.loads(out.completion)
     assert max(o.metadata["mean_batch_size"] for o in outs) > 1  # they really shared decode steps
