@@ -299,7 +299,8 @@ def grammar_costs(reps: int = 5) -> dict:
         xg_compile = time.perf_counter() - t
         t = time.perf_counter()
         lg_grammar = llguidance.LLMatcher.grammar_from_json_schema(json.dumps(schema),
-                                                                   defaults={"whitespace_flexible": False})
+                                                                   defaults={"whitespace_flexible": False,
+                                                                             "item_separator": ", ", "key_separator": ": "})
         lg_compile = time.perf_counter() - t
         xg_bm, lg_bm = xgr.allocate_token_bitmask(1, vocab), lgt.allocate_token_bitmask(1, vocab)
         per = {"xgrammar": {"fill": [], "apply": [], "advance": []}, "llguidance": {"fill": [], "apply": [],
