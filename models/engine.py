@@ -427,9 +427,12 @@ class Engine:
             return out
         reqs = [rows[i].request for i in sampled]
         temps = torch.tensor([q.temperature for q in reqs], dtype=torch.float32)
-        probs = torch.softmax(logits[sampled] / temps[:, None], dim=-1)
-        k0 = min(TOP_P_CANDIDATES, probs.shape[-1])
-        cand_p, cand_i = probs.topk(k0, dim=-1)  # sorted, descending
+        # in place when every row samples (the greedy choices above are already taken): no [rows, vocab] copies
+        scaled = (logits if len(sampled) == len(rows) else logits[sampled]).div_(temps[:, None])
+        lse = torch.logsumexp(scaled, dim=-1, keepdim=True)  # the softmax's normaliser, without writing it out
+        k0 = min(TOP_P_CANDIDATES, scaled.shape[-1])
+        cand_l, cand_i = scaled.topk(k0, dim=-1)  # sorted, descending
+        cand_p = (cand_l - lse).exp()
         top_k = torch.tensor([q.top_k if 0 < q.top_k <= k0 else k0 for q in reqs])
         p = cand_p * (torch.arange(k0)[None, :] < top_k[:, None])
         has_k = torch.tensor([0 < q.top_k <= k0 for q in reqs])
@@ -451,7 +454,12 @@ class Engine:
                 out[i] = picked[j]
                 continue
             q = reqs[j]
-            fp, fi = probs[j].sort(descending=True)
+            if q.top_k == 0 and q.top_p >= 1.0:  # plain temperature sampling: the whole vocabulary, unsorted
+                fcdf = torch.cumsum((scaled[j] - lse[j]).exp(), 0)
+                at = torch.searchsorted(fcdf, u[j : j + 1] * fcdf[-1], right=True).clamp_(max=len(fcdf) - 1)
+                out[i] = int(at)
+                continue
+            fp, fi = (scaled[j] - lse[j]).exp().sort(descending=True)
             if q.top_k > 0:
                 fp = fp[: q.top_k] / fp[: q.top_k].sum()
             if q.top_p < 1.0:
