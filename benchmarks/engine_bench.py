@@ -598,6 +598,8 @@ def main(argv: list[str] | None = None) -> int:
         if not json_path.is_file():
             return 1
         data = json.loads(json_path.read_text())
+        if args.notes:
+            data["notes"] = args.notes.read_text()
         write_result("engine_bench", render(data), data, args.out_dir)
         plot(data, args.out_dir)
         return 0
