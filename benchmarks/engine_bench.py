@@ -35,6 +35,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -180,7 +181,16 @@ def throughput(args, prompts) -> list[dict]:
                     if engine == "vllm":
                         r = run_vllm(server.base_url, conc, prompts, args.max_tokens)
                     else:
-                        r = run_embedded(api, conc, prompts, args.max_tokens)
+                        # the idle vLLM server is not idle: its worker polls and keeps ~70% of a core busy, which
+                        # halves a 2-thread engine's speed. Frozen (SIGSTOP on its process group) while the
+                        # embedded engine runs, thawed after; the embedded worker blocks on its socket when idle.
+                        frozen = server is not None and _signal_group(server, signal.SIGSTOP)
+                        try:
+                            r = run_embedded(api, conc, prompts, args.max_tokens)
+                        finally:
+                            if frozen:
+                                _signal_group(server, signal.SIGCONT)
+                                time.sleep(1.0)
                     r.update(engine=engine, concurrency=conc, repeat=rep, tok_s=r["tokens"] / r["wall_s"],
                              load1_before=load_before, load1_after=os.getloadavg()[0])
                     rows.append(r)
@@ -190,6 +200,14 @@ def throughput(args, prompts) -> list[dict]:
         if server is not None:
             server.stop()
     return rows
+
+
+def _signal_group(server, sig) -> bool:
+    try:
+        os.killpg(server.process.pid, sig)  # systems/serve.py starts the server in its own session
+        return True
+    except (OSError, AttributeError):
+        return False
 
 
 # --- greedy identity against main's engine ------------------------------------------------------------------
@@ -434,7 +452,8 @@ def render(data: dict) -> str:
             f"max_tokens {setup['max_tokens']}; at concurrency C, max(4, 2C) requests through C client slots. "
             f"vLLM: {SERVER_DESC}. Embedded: models/engine.py in the benchmark's process, bf16, "
             f"{THREADS} threads, running batch up to 32. {setup['repeats']} repeats, engines alternating; median "
-            "(min-max) of aggregate tok/s (completion tokens / wall time); the ratio is per repeat.", "",
+            "(min-max) of aggregate tok/s (completion tokens / wall time); the ratio is per repeat. The vLLM server is "
+            "frozen (SIGSTOP) while the embedded engine runs: idle, its worker still polls at ~70% of a core.", "",
             md_table(["concurrency", "requests", "embedded tok/s", "vLLM tok/s", "embedded / vLLM",
                       "embedded mean running batch", "embedded time split (prefill, forward, sampling, bookkeeping)"],
                      table), ""]  # fmt: skip
