@@ -6,10 +6,11 @@ Source: xgrammar 0.2.8 (https://github.com/mlc-ai/xgrammar), the grammar engine 
 step the engine fills that request's row of a token bitmask, masks the logits with it before sampling (greedy and
 sampled alike), and advances the matcher with the sampled token. The request ends when the JSON value is complete.
 
-Why xgrammar rather than llguidance (both measured on this CPU, benchmarks/engine_bench.py --grammar-only, table in
-results/perf/engine_bench.md): xgrammar fills a row's mask in a few microseconds per token against llguidance's
-~15, and compiles the schemas k2bench uses in milliseconds (cached per schema); either is well under 1% of a decode
-step, so the deciding point is that it is vLLM's default backend: same grammar semantics as the vLLM runs.
+Why xgrammar rather than llguidance (both measured on this CPU: benchmarks/engine_bench.py, "Grammar engines" in
+results/perf/engine_bench.md): per constrained row and token xgrammar's matcher fills the mask in ~4 us and advances
+in ~2 us (llguidance ~24 and ~4), its logits masking costs more (~125 vs ~45 us, once per step for all constrained
+rows); either total is well under 1% of a decode step, so the deciding point is that xgrammar is vLLM's default
+backend: the same grammar semantics as the vLLM runs the authors' guided_json used.
 
 Semantics (also in models/embedded.py's docstring):
   * the schema is always enforced: a provider that accepts `response_schema` and samples unconstrained is the bug
