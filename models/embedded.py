@@ -262,6 +262,7 @@ class EmbeddedModelAPI(ModelAPI):
                 "queue_seconds": round(result.queue_seconds, 3),
                 "prefill_seconds": round(result.prefill_seconds, 3),
                 "decode_seconds": round(result.decode_seconds, 3),
+                "time_to_first_token_s": round(result.queue_seconds + result.prefill_seconds, 3),
                 # this request's own rate (its tokens over its prefill + decode time), not the batch's
                 "output_tokens_per_second": round(rate, 2) if rate else None,
             },
