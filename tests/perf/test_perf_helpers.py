@@ -167,3 +167,19 @@ def test_gpu_report_bound_is_bandwidth_over_bytes():
                                              + c["kv_bytes_per_context_token"]["bfloat16"] * c["mean_context_tokens"])
     assert abs(expected - c["tokens_per_s_bound"]["bfloat16"]) < 1e-6 * expected
     assert f"{expected:,.0f} tokens/s" in render()
+
+
+def test_engine_bench_renders_its_stored_run_identically(tmp_path):
+    """results/perf/engine_bench.md is what benchmarks/engine_bench.py renders from its JSON (no hand edits)."""
+    import shutil
+
+    from benchmarks import engine_bench
+
+    stored = Path(__file__).resolve().parents[2] / "results" / "perf"
+    shutil.copy(stored / "engine_bench.json", tmp_path / "engine_bench.json")
+    assert engine_bench.main(["--render-only", "--out-dir", str(tmp_path)]) == 0
+    assert (tmp_path / "engine_bench.md").read_text() == (stored / "engine_bench.md").read_text()
+    data = json.loads((tmp_path / "engine_bench.json").read_text())
+    levels = {r["concurrency"] for r in data["throughput"]}
+    assert levels == {1, 8, 16, 32} and {r["engine"] for r in data["throughput"]} == {"embedded", "vllm"}
+    assert min(sum(r["concurrency"] == c and r["engine"] == "vllm" for r in data["throughput"]) for c in levels) >= 3

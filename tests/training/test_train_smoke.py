@@ -25,7 +25,8 @@ def data_dir():
 def test_sft_then_grpo_then_answer(tmp_path, data_dir):
     from inspect_ai import eval as inspect_eval
 
-    from models.embedded import Request, get_engine
+    from models.embedded import get_engine
+    from models.engine import Request
     from suites.aime.aime2024 import aime2024
     from suites.grading.math_answer import grade_math
     from training import grpo, sft
@@ -49,7 +50,8 @@ def test_sft_then_grpo_then_answer(tmp_path, data_dir):
     problem = heldout_records()[0]
     prompt = engine.chat_prompt([{"role": "user", "content": problem["problem"]}])
     assert prompt.startswith("<|im_start|>system\nYou are K2-Think")  # the template's default system prompt
-    result = engine.submit(Request(prompt, 24, False, None, None, None, 0, ())).result(timeout=600)
+    request = Request(engine.chat_ids([{"role": "user", "content": problem["problem"]}]), 24, "max_tokens", 0.0)
+    result = engine.submit(request).result(timeout=600)
     assert result.output_tokens > 0 and result.text.strip()
     assert grade_math(result.text, problem["answer"], truncated=result.stop_reason != "stop").status
     # ...and through inspect on a suite
