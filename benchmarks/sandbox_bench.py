@@ -4,7 +4,7 @@
     python benchmarks/sandbox_bench.py --check-n 1000 --repeats 3
 
 Measures, on a fixed set of solutions (stdin and functional; correct, wrong, crashing, compute-bound):
-- executions/s of suites/grading/sandbox.py (bwrap + dedicated uid + cgroups, one sandbox per core);
+- executions/s of suites/grading/sandbox/ (bwrap + dedicated uid + cgroups, one sandbox per core);
 - the same programs run the way LiveCodeBench's official runner does (LiveCodeBench/LiveCodeBench
   lcb_runner/evaluation/compute_code_generation_metrics.py and testing_util.py @15808c7): a
   ProcessPoolExecutor (16 workers by default there), and per program a multiprocessing.Manager plus a
@@ -38,9 +38,8 @@ from unittest.mock import mock_open, patch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from suites.grading import sandbox as sb  # noqa: E402
-from suites.grading.sandbox import Limits, TestCase, run_tests  # noqa: E402
-from suites.grading.sandbox_runner_child import PRELUDE, compare_stdout  # noqa: E402
+from suites.grading.sandbox import Limits, TestCase, check_isolation, pool, run_tests, settings  # noqa: E402
+from suites.grading.sandbox.runner import PRELUDE, compare_stdout  # noqa: E402
 
 OUT_DIR = REPO / "results" / "perf"
 LCB_TIMEOUT_S = 6  # LCB's default per-test timeout
@@ -330,7 +329,7 @@ def latency_sandbox(n: int) -> tuple[list[float], float]:
     reaps bwrap, which reaps the runner, which reaps the test processes: the supervisor's children times
     cover the whole sandbox)."""
     code, tests, mode, fn = TRIVIAL
-    supervisors = [s.proc.pid for p in sb._POOLS.values() for s in p._idle]
+    supervisors = sorted(pool.supervisor_pids())
     cpu0 = sum(_tree_cpu_s(p) for p in supervisors) + sum(os.times()[:2])
     out = []
     for i in range(n):
@@ -362,7 +361,7 @@ def latency_lcb(n: int) -> tuple[list[float], float]:
 def back_to_back(n: int) -> dict:
     code = _SUM
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=sb.SLOTS) as ex:
+    with ThreadPoolExecutor(max_workers=settings.SLOTS) as ex:
         results = list(
             ex.map(
                 lambda i: run_tests(
@@ -412,10 +411,10 @@ def machine() -> dict[str, str]:
         "kernel": platform.release(),
         "os": first(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
         "host_python": platform.python_version(),
-        "sandbox_python": first([sb.SANDBOX_PYTHON, "--version"]),
+        "sandbox_python": first([settings.SANDBOX_PYTHON, "--version"]),
         "bwrap": first(["bwrap", "--version"]),
-        "isolation": sb.check_isolation().mode,
-        "slots": str(sb.SLOTS),
+        "isolation": check_isolation().mode,
+        "slots": str(settings.SLOTS),
     }
 
 
@@ -446,9 +445,9 @@ def main() -> int:
     info["loadavg_start"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     run_tests(*TRIVIAL[:2], limits=LIMITS, use_cache=False)  # start the supervisors outside the timing
     configs = [
-        ("sandbox (bwrap+uid+cgroup)", "sandbox", sb.SLOTS),
+        ("sandbox (bwrap+uid+cgroup)", "sandbox", settings.SLOTS),
         ("LCB pattern, unisolated", "lcb", 16),
-        ("LCB pattern, unisolated", "lcb", sb.SLOTS),
+        ("LCB pattern, unisolated", "lcb", settings.SLOTS),
     ]
     rows, verdict_check = [], {}
     for label, kind, par in configs:
@@ -472,7 +471,7 @@ def main() -> int:
         rows.append(row)
         print(f"{label:30s} P={par:<3d} {row['exec_per_s']['median']:.1f} exec/s", flush=True)
     # what more slots buy: the sandbox's cost is mostly waiting on set-up/teardown, not CPU (see render())
-    more = 2 * sb.SLOTS
+    more = 2 * settings.SLOTS
     child = subprocess.run(
         [sys.executable, __file__, "--rate-only", str(more), "--copies", str(args.copies), "--repeats", str(args.repeats)],
         env={**os.environ, "K2BENCH_SANDBOX_SLOTS": str(more)}, capture_output=True, text=True, check=True,

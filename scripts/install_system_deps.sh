@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the system packages k2bench needs outside Python; idempotent, safe to re-run (CI calls it).
 #
-# Why: suites/grading/sandbox.py runs untrusted model-written programs inside bubblewrap, started as an
+# Why: suites/grading/sandbox/ runs untrusted model-written programs inside bubblewrap, started as an
 # unprivileged uid inside a per-run cgroup (see shared/reference/sandbox.md, part 4). The sandboxed
 # interpreter is Debian's /usr/bin/python3 (the venv/pyenv interpreter lives under /root, which the
 # sandbox uid cannot read), so python3 must come from apt as well; SciCode's programs need numpy, scipy and
@@ -42,7 +42,7 @@ fi
 if ! bwrap --unshare-all --die-with-parent --ro-bind /usr /usr --symlink usr/lib /lib \
         --symlink usr/lib64 /lib64 --symlink usr/bin /bin /usr/bin/true; then
     echo "install_system_deps.sh: WARNING: bwrap is installed but cannot create a sandbox here" \
-         "(user namespaces disabled?); suites/grading/sandbox.py will refuse to run untrusted code." >&2
+         "(user namespaces disabled?); suites/grading/sandbox/ will refuse to run untrusted code." >&2
     exit 2
 fi
 echo "install_system_deps.sh: bwrap $(bwrap --version | awk '{print $2}') works"

@@ -2,7 +2,7 @@
 
 Peers' RL rewards drift from their eval graders (open-r1 paid 1.0 on unparseable gold and once reversed
 `verify()`'s arguments; ../shared/reference/peers.md): here `math` calls `grade_math`, `choice` calls
-`grade_choice` and `code` calls `grade_code` (its program runs in `suites/grading/sandbox.py`): the functions
+`grade_choice` and `code` calls `grade_code` (its program runs in `suites/grading/sandbox/`): the functions
 the inspect scorers call, so a reward of 1 means "the suite would score this correct".
 tests/training/test_reward_parity.py runs the grader case tables through grader, inspect scorer and reward
 and requires the same verdicts.

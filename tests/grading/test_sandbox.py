@@ -1,4 +1,4 @@
-"""Tests of the sandbox runner (suites/grading/sandbox.py): hostile programs, verdicts, comparison, policy.
+"""Tests of the code sandbox (suites/grading/sandbox/): hostile programs, verdicts, comparison, policy.
 
 The hostile programs live in tests/grading/hostile/ (one attack each, from shared/reference/sandbox.md part 2).
 Each must be contained, get the right verdict, and leave the harness (this pytest process) and the host
@@ -9,10 +9,13 @@ Run: python -m pytest tests/grading/test_sandbox.py -q    (1-3 minutes on 2 core
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import resource
 import socket
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,8 +24,9 @@ from pathlib import Path
 import pytest
 
 from suites.grading import sandbox as sb
-from suites.grading.sandbox import Limits, TestCase, run_program, run_tests
-from suites.grading.sandbox_runner_child import compare_functional, compare_stdout
+from suites.grading.sandbox import Limits, TestCase, execute, isolation, pool, run_program, run_tests, settings
+from suites.grading.sandbox.datatypes import IsolationReport
+from suites.grading.sandbox.runner import compare_functional, compare_stdout
 
 HOSTILE_DIR = Path(__file__).parent / "hostile"
 REPO = Path(__file__).resolve().parents[2]
@@ -51,10 +55,7 @@ def private_cache(monkeypatch, tmp_path):
 
 
 def _supervisor_pids() -> set[int]:
-    pids = set()
-    for pool in list(sb._POOLS.values()):
-        pids.update(s.proc.pid for s in pool._idle)
-    return pids
+    return pool.supervisor_pids()
 
 
 def _children_of(pids: set[int]) -> list[str]:
@@ -148,13 +149,13 @@ def test_classify_runner_killed_by_oom_is_memory():
         "oom_kills": 1,
         "wall_s": 0.5,
     }
-    res = sb.classify(raw, 3, "bwrap-uid")
+    res = execute.classify(raw, 3, "bwrap-uid")
     assert (res.verdict, res.failed_test, res.passed) == ("memory", 1, 1)
 
 
 def test_classify_runner_vanished_is_sandbox_error():
     raw = {"events": [{"ev": "start", "i": 0}], "exit_status": 1, "stderr": "bwrap: boom"}
-    res = sb.classify(raw, 1, "bwrap-uid")
+    res = execute.classify(raw, 1, "bwrap-uid")
     assert res.verdict == "sandbox_error" and res.stderr == "bwrap: boom"
 
 
@@ -167,7 +168,7 @@ def test_classify_killed_without_oom_is_runtime_error():
         ],
         "oom_kills": 0,
     }
-    assert sb.classify(raw, 1, "bwrap-uid").verdict == "runtime_error"
+    assert execute.classify(raw, 1, "bwrap-uid").verdict == "runtime_error"
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -175,8 +176,8 @@ def test_classify_killed_without_oom_is_runtime_error():
 # ------------------------------------------------------------------------------------------------------
 @pytest.fixture
 def no_isolation(monkeypatch):
-    monkeypatch.setattr(sb, "_PROBE", sb.IsolationReport("none", False, "pretend bwrap is missing", None))
-    monkeypatch.delenv(sb.ALLOW_UNSANDBOXED_ENV, raising=False)
+    monkeypatch.setattr(isolation, "_PROBE", IsolationReport("none", False, "pretend bwrap is missing", None))
+    monkeypatch.delenv(settings.ALLOW_UNSANDBOXED_ENV, raising=False)
 
 
 def test_refuses_without_isolation(no_isolation):
@@ -190,8 +191,8 @@ def test_refuses_without_isolation(no_isolation):
     os.geteuid() != 0, reason="the unsandboxed fallback test drops to a dedicated uid as root"
 )
 def test_unsandboxed_opt_in_runs_and_warns_every_time(no_isolation, monkeypatch, caplog):
-    monkeypatch.setenv(sb.ALLOW_UNSANDBOXED_ENV, "1")
-    with caplog.at_level(logging.WARNING, logger=sb.LOG.name):
+    monkeypatch.setenv(settings.ALLOW_UNSANDBOXED_ENV, "1")
+    with caplog.at_level(logging.WARNING, logger=isolation.LOG.name):
         first = run_tests(
             "print(sum(map(int, open(0).read().split())))", SUM_TESTS, limits=FAST, use_cache=False
         )
@@ -496,7 +497,7 @@ def test_cache_never_executes_finished_work_twice(contained, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("executed again")
 
-    monkeypatch.setattr(sb, "_execute", boom)
+    monkeypatch.setattr(execute, "_execute", boom)
     second = run_tests(code, SUM_TESTS, limits=FAST)
     assert second.cached and second.verdict == first.verdict == "pass"
     assert second.tests == first.tests
@@ -512,7 +513,7 @@ def test_sandbox_errors_are_not_cached(monkeypatch):
         calls.append(1)
         return sb.ExecResult("sandbox_error", 0, 1, None, "infrastructure", 0.0, 0.0)
 
-    monkeypatch.setattr(sb, "_execute", failing)
+    monkeypatch.setattr(execute, "_execute", failing)
     run_tests("print(1)", SUM_TESTS[:1])
     run_tests("print(1)", SUM_TESTS[:1])
     assert len(calls) == 2
@@ -524,7 +525,7 @@ def test_thousand_back_to_back_runs_without_spurious_failures(contained):
     """1,000 sandboxed executions of a correct program, all slots busy: every single one must pass."""
     code = "print(sum(map(int, open(0).read().split())))"
     t0 = time.monotonic()
-    with ThreadPoolExecutor(max_workers=sb.SLOTS) as ex:
+    with ThreadPoolExecutor(max_workers=settings.SLOTS) as ex:
         results = list(
             ex.map(
                 lambda i: run_tests(code, [TestCase(f"{i} 1", f"{i + 1}")], limits=FAST, use_cache=False),
@@ -535,3 +536,31 @@ def test_thousand_back_to_back_runs_without_spurious_failures(contained):
     bad = [r for r in results if r.verdict != "pass"]
     assert bad == [], f"{len(bad)} spurious failures, first: {bad[0]}"
     print(f"\n{STRESS_N} sandboxed runs in {elapsed:.1f}s ({STRESS_N / elapsed:.1f}/s)")
+
+
+# ------------------------------------------------------------------------------------------------------
+# The package README's commands, run as written.
+# ------------------------------------------------------------------------------------------------------
+def _readme_commands() -> list[str]:
+    text = (REPO / "suites/grading/sandbox/README.md").read_text()
+    blocks = [b.split("\n", 1)[1] for b in text.split("```")[1::2] if b.startswith("bash\n")]
+    return [line for block in blocks for line in block.strip().splitlines()]
+
+
+@needs_sandbox
+def test_readme_commands_run_as_written(tmp_path):
+    commands = _readme_commands()
+    assert len(commands) == 3, commands
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",  # `python` is this interpreter
+        "PYTHONPATH": str(REPO),
+        settings.CACHE_DIR_ENV: str(tmp_path / "exec-cache"),
+    }
+    outputs = []
+    for command in commands:
+        proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, (command, proc.stdout, proc.stderr)
+        outputs.append(proc.stdout)
+    assert json.loads(outputs[0])["isolated"] is True
+    assert json.loads(outputs[2])["verdict"] == "pass"

@@ -1,7 +1,7 @@
 """Trusted test runner that runs INSIDE the bubblewrap sandbox (PID 1 of its pid namespace).
 
-suites/grading/sandbox_supervisor.py starts it as `/usr/bin/python3 -I -S /k2b/runner.py` inside bwrap
-`--as-pid-1`; suites/grading/sandbox.py is the API users call. It runs all test cases of one (problem,
+suites/grading/sandbox/supervisor.py starts it as `/usr/bin/python3 -I -S /k2b/runner.py` inside bwrap
+`--as-pid-1`; suites/grading/sandbox (run_tests, run_program) is the API users call. It runs all test cases of one (problem,
 sample) pair, one forked process per test, and stops at the first failure. It is stdlib-only and must run
 on Debian's python3 (3.11); the host imports `compare_stdout`/`compare_functional` from it for unit tests.
 

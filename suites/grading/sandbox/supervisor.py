@@ -1,7 +1,7 @@
 """Sandbox supervisor: a long-lived, single-threaded worker process that runs one sandbox at a time.
 
-suites/grading/sandbox.py starts one supervisor per slot (`python sandbox_supervisor.py '<config json>'`)
-and sends it jobs; users never run it by hand. Design and measurements: shared/reference/sandbox.md,
+suites/grading/sandbox/pool.py starts one supervisor per slot (`python supervisor.py '<config json>'`) and
+sends it jobs; users never run it by hand. It runs as a script (stdlib only, imports nothing of the package). Design and measurements: shared/reference/sandbox.md,
 part 4 (bubblewrap as an unprivileged uid inside a per-run cgroup, driven by a child-subreaper harness).
 
 Why a separate process: it is a child subreaper (PR_SET_CHILD_SUBREAPER) so that bwrap's intermediate
@@ -12,12 +12,14 @@ pytest); and being single-threaded it can fork, join cgroups and drop privileges
 
 Per job: take a machine-wide slot (flock, at most one sandbox per slot), create cgroup v1 groups (memory
 nested under our own memory cgroup, and pids), fork; in the child join the groups, set rlimits, drop to
-the slot's uid (setgroups/setgid/setuid) and exec bwrap, which runs sandbox_runner_child.py as PID 1 of
-fresh namespaces. Stream the job's frames into the runner, collect its JSON lines (capped), enforce the
+the slot's uid (setgroups/setgid/setuid) and exec the request's command line (bwrap, built by
+isolation.bwrap_argv on the host), which runs runner.py as PID 1 of fresh namespaces. Stream the job's frames into the runner, collect its JSON lines (capped), enforce the
 overall deadline, then kill the session, sweep the cgroup, reap every orphan and remove the groups.
 
 Protocol on stdin/stdout: frames of an 8-byte big-endian length + JSON; per request two answers, {"started":
-slot} once a slot is taken, then the result. EOF on stdin (the user's process is gone) ends the supervisor.
+slot} once a slot is taken, then the result. A request carries "argv" and "env" (what to exec), "header",
+"code" and "tests" (the frames for the runner), "memory_bytes" and "pids_max" (cgroup limits), "rlimits" and
+"total_wall_s" (the sandbox's overall deadline). EOF on stdin (the user's process is gone) ends the supervisor.
 """
 
 import ctypes
@@ -39,22 +41,11 @@ CGROUP_PARENT = "k2bench-sandbox"
 # at the root, weighted like a single task; on a shared machine that starved them (3.6 executions/s
 # instead of ~8 at load average 11). CPU use is bounded per process by RLIMIT_CPU instead.
 CGROUP_CONTROLLERS = ("memory", "pids")
-RUNNER_IN_SANDBOX = "/k2b/runner.py"
 STDOUT_CAP = 32 << 20  # the runner is trusted, but its lines quote program output; never buffer more
 STDERR_TAIL = 16 << 10
 DRAIN_AFTER_KILL_S = 1.0
 SWEEP_LIMIT_S = 5.0
 SLOT_POLL_S = 0.005
-SANDBOX_ENV = {
-    "PATH": "/usr/local/bin:/usr/bin:/bin",
-    "HOME": "/tmp",
-    "TMPDIR": "/tmp",
-    "LANG": "C.UTF-8",
-    # BLAS libraries otherwise start one thread per host core (sandbox.md, F5)
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-}
 
 
 def _libc():
@@ -284,56 +275,6 @@ class Supervisor:
     def release_slot(self, s):
         fcntl.flock(self.slot_fds[s], fcntl.LOCK_UN)
 
-    # -- command line -----------------------------------------------------------------------------------
-    def argv(self, req, scratch):
-        cfg = self.cfg
-        python = [cfg["python"], *cfg["python_flags"]]
-        if self.mode == "none":
-            return python + [cfg["runner"]]
-        argv = [
-            cfg["bwrap"],
-            "--unshare-all",
-            "--unshare-user",
-            "--die-with-parent",
-            "--new-session",
-            "--clearenv",
-            "--as-pid-1",
-            "--disable-userns",
-            "--hostname",
-            "sandbox",
-            "--ro-bind",
-            "/usr",
-            "/usr",
-        ]
-        for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-            host = "/" + top
-            if os.path.islink(host):
-                argv += ["--symlink", os.readlink(host), host]
-            elif os.path.isdir(host):
-                argv += ["--ro-bind", host, host]
-        for path in cfg.get("ro_binds", []):
-            argv += ["--ro-bind", path, path]
-        for target, link in req.get("symlinks", []):  # Debian alternatives (site_packages): links into /usr
-            argv += ["--symlink", target, link]
-        argv += [
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--size",
-            str(req["tmpfs_bytes"]),
-            "--tmpfs",
-            "/tmp",
-            "--ro-bind",
-            cfg["runner"],
-            RUNNER_IN_SANDBOX,
-            "--chdir",
-            "/tmp",
-        ]
-        for k, v in SANDBOX_ENV.items():
-            argv += ["--setenv", k, v]
-        return argv + python + [RUNNER_IN_SANDBOX]
-
     # -- one job ----------------------------------------------------------------------------------------
     def run(self, req):
         slot = self.acquire_slot()
@@ -397,8 +338,8 @@ class Supervisor:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         exec_r, exec_w = os.pipe2(os.O_CLOEXEC)
-        argv = self.argv(req, scratch)
-        env = {} if self.mode != "none" else dict(SANDBOX_ENV, HOME=scratch, TMPDIR=scratch)
+        argv = req["argv"]  # built by the host (isolation.bwrap_argv, the same builder its probe uses)
+        env = dict(req["env"], HOME=scratch, TMPDIR=scratch) if scratch else req["env"]
         nproc = req["rlimits"]["nproc"]
         if not self.switch_uid:
             # RLIMIT_NPROC counts every process of the uid: without a dedicated uid, the user's own
@@ -575,7 +516,7 @@ def main():
     cfg = json.loads(sys.argv[1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the user's process; we end on EOF
     if _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        sys.stderr.write("sandbox_supervisor: PR_SET_CHILD_SUBREAPER failed\n")
+        sys.stderr.write("sandbox supervisor: PR_SET_CHILD_SUBREAPER failed\n")
     try:
         sup = Supervisor(cfg)
     except Exception:
