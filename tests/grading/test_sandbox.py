@@ -9,10 +9,14 @@ Run: python -m pytest tests/grading/test_sandbox.py -q    (1-3 minutes on 2 core
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import random
 import resource
+import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -54,11 +58,7 @@ def private_cache(monkeypatch, tmp_path):
     monkeypatch.setenv(sb.CACHE_DIR_ENV, str(tmp_path / "exec-cache"))
 
 
-def _supervisor_pids() -> set[int]:
-    return pool.supervisor_pids()
-
-
-def _children_of(pids: set[int]) -> list[str]:
+def _children_of(pids: set[int], but: set[int] = frozenset()) -> list[str]:
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -67,7 +67,7 @@ def _children_of(pids: set[int]) -> list[str]:
             stat = Path(f"/proc/{name}/stat").read_text()
         except OSError:
             continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) in pids:
+        if int(stat.rsplit(")", 1)[1].split()[1]) in pids and int(name) not in but:
             found.append(stat[:80])
     return found
 
@@ -81,15 +81,18 @@ def _leftover_cgroups(pids: set[int]) -> list[str]:
 
 @pytest.fixture
 def contained():
-    """After the test: the supervisors are alive, have no children (nothing of any sandbox survived, not
-    even orphans, which a subreaper inherits) and left no cgroup behind."""
+    """After the test: the supervisors (and their zygotes) are alive, have no children but the zygotes
+    (nothing of any sandbox survived, not even orphans, which a subreaper inherits) and left no cgroup
+    behind."""
     yield
-    pids = _supervisor_pids()
-    assert pids, "no supervisor process alive after the run"
-    for pid in pids:
-        os.kill(pid, 0)  # raises if a supervisor died
-    assert _children_of(pids) == []
-    assert _leftover_cgroups(pids) == []
+    sups = pool.supervisor_pids()
+    assert sups, "no supervisor process alive after the run"
+    zygotes = {z for z in sups.values() if z is not None}
+    for pid in {*sups, *zygotes}:
+        os.kill(pid, 0)  # raises if a supervisor or a zygote died
+    assert _children_of(set(sups), but=zygotes) == []
+    assert _children_of(zygotes) == []
+    assert _leftover_cgroups(set(sups)) == []
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -244,7 +247,7 @@ def test_stdin_problem_verdicts(contained, code, verdict, failed_test, cause):
     assert res.failed_test == failed_test
     assert cause in res.cause
     assert res.passed == (3 if verdict == "pass" else failed_test)
-    assert res.isolation == "bwrap-uid"
+    assert res.isolation == sb.check_isolation().mode in ("ns-uid", "bwrap-uid")
 
 
 MAX_SUB_TESTS = [
@@ -483,6 +486,97 @@ def test_tampering_with_the_runner_scratch_files_does_not_hang_it(contained):
     res = run_tests(hostile("scratch_tamper"), [TestCase("", "42"), TestCase("", "42")], limits=FAST)
     assert res.verdict == "fail", res  # its stdout file was replaced: the runner reads no output
     assert time.monotonic() - t0 < 10
+
+
+# ------------------------------------------------------------------------------------------------------
+# Nothing passes from one program to the next (the warm zygote forks every sandbox from one process image).
+# ------------------------------------------------------------------------------------------------------
+ROUNDS = 2 * settings.SLOTS  # sequential pairs land on every slot's supervisor (and zygote) in turn
+
+
+@needs_sandbox
+def test_user_namespaces_are_refused(contained):
+    res = run_program(hostile("userns"), "", FAST)
+    assert (res.verdict, res.stdout.strip()) == ("pass", "DENIED DENIED DENIED"), res
+
+
+@needs_sandbox
+def test_keyring_carries_nothing_to_the_next_program(contained):
+    for _ in range(ROUNDS):
+        wrote = run_program(hostile("keyring"), "write K2B-KEYRING-SECRET", FAST)
+        read = run_program(hostile("keyring"), "read", FAST)
+        assert read.stdout.strip() == "NOT FOUND", (wrote, read)
+        if wrote.isolation == "ns-uid":  # no fresh user namespace per program here: keyrings are refused
+            assert wrote.stdout.startswith("REFUSED errno=1"), wrote
+
+
+@needs_sandbox
+def test_a_program_cannot_find_another_programs_data_in_its_memory(contained):
+    secret = "K2BSECRET-" + secrets.token_hex(16)
+    needle = f"K2BSECRET- {hashlib.sha256(secret.encode()).hexdigest()} 32"
+    control = run_program(hostile("memory_scan"), f"{needle}\nplant {secret}", FAST)
+    assert control.stdout.startswith("FOUND"), control  # the scan does find a secret that is there
+    for _ in range(ROUNDS):
+        # the secret in another program's source, stdin, stdout and expected output
+        holder = run_tests(f"s = {secret!r}\nprint(input())", [TestCase(secret, secret)], limits=FAST)
+        assert holder.verdict == "pass", holder
+        scan = run_program(hostile("memory_scan"), needle, FAST)
+        assert scan.stdout.startswith("NOT FOUND"), scan
+
+
+@needs_sandbox
+def test_nothing_persists_between_programs(contained):
+    seen = []
+    for _ in range(ROUNDS):
+        wrote = run_program(hostile("persist_write"), "", FAST)
+        assert (wrote.verdict, wrote.stdout.strip()) == ("pass", "WROTE"), wrote
+        read = run_program(hostile("persist_read"), "", FAST)
+        assert read.verdict == "pass" and read.stdout.startswith("CLEAN "), read
+        seen.append(float(read.stdout.split()[1]))
+    # random is seeded afresh for every program: neither the writer's seed nor a value shared by two programs
+    assert random.Random(1234).random() not in seen
+    assert len(set(seen)) == len(seen), seen
+
+
+@needs_sandbox
+def test_program_runs_unprivileged_within_its_limits(contained):
+    res = run_program(hostile("credentials"), "", FAST)
+    assert res.verdict == "pass", res
+    got = json.loads(res.stdout)
+    uid = got["uid"][0]
+    assert settings.BASE_UID <= uid < settings.BASE_UID + settings.SLOTS
+    assert got["uid"] == got["gid"] == [uid] * 3 and got["groups"] == []
+    assert got["cap_eff"] == got["cap_prm"] == got["cap_amb"] == "0000000000000000"
+    assert got["no_new_privs"] == "1"
+    assert got["seccomp"] == ("2" if res.isolation == "ns-uid" else "0")  # 2: a filter is loaded
+    assert got["fsize"] == [FAST.file_size_mb << 20] * 2 and got["nofile"] == [FAST.open_files] * 2
+    assert got["cpu"] == [1, 2] and got["core"] == [0, 0]
+    assert got["hostname"] == "sandbox" and got["ifaces"] == ["lo"]
+    assert got["pids"] == [1, 2]  # the runner and this program: a pid namespace of its own
+    assert set(got["root"]) <= {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "proc", "dev", "tmp", "k2b"}
+    assert got["fds"] == [0, 1, 2, 3]  # stdin/out/err and the listing itself: nothing of the zygote's
+
+
+@needs_sandbox
+def test_deep_recursion_has_its_stack(contained):
+    """LCB's prelude allows recursion depth 50000: the sandbox's stack limit (256 MiB, set before the cold
+    interpreter's exec, and before the zygote's) must let the main thread grow that far."""
+    code = "def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\nprint(f(int(input())))"
+    res = run_tests(code, [TestCase("45000", "45000")], limits=FAST)
+    assert res.verdict == "pass", res
+
+
+@needs_sandbox
+def test_a_dead_zygote_is_replaced(contained):
+    first = run_program("print(1)", "", FAST)
+    if first.isolation != "ns-uid":
+        pytest.skip("the cold bwrap engine has no zygote")
+    zygotes = [z for z in pool.supervisor_pids().values() if z is not None]  # the opt-in pool has none
+    assert zygotes
+    for zygote in zygotes:
+        os.kill(zygote, signal.SIGKILL)
+    results = [run_program("print(2)", "", FAST) for _ in range(ROUNDS)]
+    assert [r.stdout for r in results] == ["2\n"] * ROUNDS, results
 
 
 # ------------------------------------------------------------------------------------------------------

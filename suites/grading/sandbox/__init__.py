@@ -15,19 +15,23 @@ Public face (everything else is internal to the package and may change):
 Debug one program from a shell: `python -m suites.grading.sandbox.cli --code f.py --stdin in.txt`.
 
 Design (measured in shared/reference/sandbox.md, part 4; summarised in shared/DESIGN.md): each execution
-is a bubblewrap sandbox (`--unshare-all --die-with-parent --new-session --clearenv`, read-only /usr, a
-size-capped tmpfs /tmp, nothing else of the host visible, no network) started as an unprivileged uid
-(one per slot) inside per-run cgroup v1 groups (memory, pids), by a supervisor process that is a
-child subreaper (supervisor.py). Inside, the trusted runner (runner.py) runs ALL tests of one
-(problem, sample) pair, one forked process per test with its own CPU/wall limit, and stops at the first
-failure. Output comparison is LiveCodeBench's (see runner.py for what is reproduced and what deliberately
-differs).
+gets a sandbox of its own: fresh pid/mount/net/ipc/uts/cgroup namespaces, a fresh root of read-only /usr and
+a size-capped tmpfs /tmp, nothing else of the host visible, no network, an unprivileged uid (one per slot),
+per-run cgroup v1 groups (memory, pids), no_new_privs (and, on the warm engine, a seccomp filter). A supervisor process per slot
+(supervisor.py, a child subreaper) runs it. By default the sandbox is forked by the slot's warm zygote
+(zygote.py), a process that started the interpreter and imported LiveCodeBench's prelude once, and never
+holds a program or its data; K2BENCH_SANDBOX_ENGINE=bwrap (and every non-root or degraded mode) execs
+bubblewrap and a new interpreter per program instead, as before. Inside, the trusted runner (runner.py)
+runs ALL tests of one (problem, sample) pair, one forked process per test with its own CPU/wall limit, and
+stops at the first failure. Output comparison is LiveCodeBench's (see runner.py for what is reproduced and
+what deliberately differs). The guarantees and the tests that show them: README.md.
 
 Modules, along the way an execution goes: settings (paths, uids, sizes; environment variables),
 datatypes (TestCase, Limits, ExecResult), isolation (the probe, the policy, the bwrap command line),
 cache (verdicts on disk), execute (run_tests/run_program, the request, classify), pool (slots and
-supervisor processes), supervisor (script: slot lock, cgroups, uid, deadline, reaping), runner (script,
-inside the sandbox: the tests and LiveCodeBench's comparison), cli.
+supervisor processes), supervisor (script: slot lock, cgroups, uid, deadline, reaping), zygote (script: the
+warm process that forks each sandbox and builds its isolation), runner (script, inside the sandbox: the
+tests and LiveCodeBench's comparison), cli.
 
 Policy:
 - at most one sandbox per core (K2BENCH_SANDBOX_SLOTS, default os.cpu_count()); machine-wide, through
@@ -42,7 +46,8 @@ Policy:
   sys.path after the standard library. It is already inside the read-only /usr, so nothing more of the host
   becomes visible; SciCode needs it. prelude=False runs the program without LiveCodeBench's import prelude
   (`from math import *` ...), so a program that forgot an import fails as it would under its own benchmark;
-- where isolation is unavailable (no bwrap, no user namespaces, not root so no uid switch), untrusted code
+- where isolation is unavailable (not root so no uid switch or cgroups; neither the zygote nor bwrap can
+  create namespaces), untrusted code
   is REFUSED (SandboxUnavailableError) unless the caller opts in with allow_unsandboxed=True or
   K2BENCH_ALLOW_UNSANDBOXED=1; then every run logs a warning and the result says isolation="...".
 

@@ -23,10 +23,12 @@ from suites.grading.sandbox.settings import (
     RUNNER_PATH,
     SANDBOX_PYTHON,
     SITE_PACKAGES_DIR,
+    ZYGOTE_PATH,
 )
 
-# a change to the runner (comparison rules, limits handling) invalidates every cached verdict
-RUNNER_DIGEST = hashlib.sha256(RUNNER_PATH.read_bytes()).hexdigest()
+# a change to the runner (comparison rules, limits handling) or to how the zygote builds a sandbox
+# invalidates every cached verdict
+RUNNER_DIGEST = hashlib.sha256(RUNNER_PATH.read_bytes() + ZYGOTE_PATH.read_bytes()).hexdigest()
 
 
 def cache_dir() -> Path:

@@ -77,11 +77,11 @@ class ExecResult:
     stdout: str = ""  # run_program only: the program's stdout (first MiB)
     stderr: str = ""  # tail of the deciding test's stderr, or of the sandbox's own stderr
     exit_code: int | None = None  # of the deciding test process; negative = killed by that signal
-    isolation: str = ""  # "bwrap-uid" (full), or the degraded mode the caller opted into
+    isolation: str = ""  # "ns-uid" or "bwrap-uid" (full), or the degraded mode the caller opted into
     reran_timeout: bool = False  # the verdict comes from the re-run of a timeout
     cached: bool = False
-    # seconds from the supervisor's fork: exec (bwrap started), first_event (runner ready), eof (sandbox
-    # gone), torn_down (cgroups swept and removed); for debugging slow or failed sandboxes
+    # seconds from the supervisor's start of the sandbox: spawn (sandbox process exists), first_event
+    # (runner ready), eof (sandbox gone), torn_down (cgroups swept and removed); for debugging slow sandboxes
     phases: dict[str, float] = field(default_factory=dict)
     tests: list[dict[str, Any]] = field(
         default_factory=list
@@ -102,8 +102,9 @@ class ExecResult:
 
 @dataclass(frozen=True)
 class IsolationReport:
-    """What this machine offers. mode: "bwrap-uid" (full isolation), "bwrap-same-uid" (namespaces but no
-    uid switch or cgroups: not root), "none"."""
+    """What this machine offers. mode: "ns-uid" (full isolation, sandboxes forked by the warm zygote),
+    "bwrap-uid" (full isolation, a bwrap exec per program), "bwrap-same-uid" (namespaces but no uid switch
+    or cgroups: not root), "none"."""
 
     mode: str
     isolated: bool

@@ -1,8 +1,8 @@
 """Running programs: run_tests / run_program, the request a supervisor gets, and its report turned into a result.
 
 The flow of one execution: check the cache (cache.py), build the request (the runner's header, the program,
-the tests, the limits as cgroup values and rlimits, the bwrap command line from isolation.py), hand it to a
-supervisor of the slot pool (pool.py), and `classify` the supervisor's raw report into an ExecResult. A
+the tests, the limits as cgroup values and rlimits; on the cold path the bwrap command line from
+isolation.py), hand it to a supervisor of the slot pool (pool.py), and `classify` the supervisor's raw report into an ExecResult. A
 timeout is re-run once, alone, before it is accepted (oversubscription is the documented source of spurious
 timeouts: EvalPlus#5, opencompass PR #2203). Stdlib only.
 """
@@ -73,10 +73,11 @@ def request(
         "prelude": prelude,
     }
     python = [SANDBOX_PYTHON, *SANDBOX_PYTHON_FLAGS]
+    symlinks = alternatives_symlinks() if site_packages else []
+    launch: dict[str, Any] = {"tmpfs_bytes": limits.tmpfs_mb * MB, "symlinks": symlinks}  # the warm zygote's
     if pool.mode == "none":  # no sandbox: the runner runs from its host path, in a scratch dir of its own
-        argv, env = [*python, pool.runner], dict(SANDBOX_ENV)
-    else:
-        symlinks = alternatives_symlinks() if site_packages else []
+        launch.update(argv=[*python, pool.runner], env=dict(SANDBOX_ENV))
+    elif pool.mode != "ns-uid":  # the cold path: bubblewrap and a new interpreter
         argv = bwrap_argv(
             pool.bwrap,
             [*python, RUNNER_IN_SANDBOX],
@@ -84,10 +85,9 @@ def request(
             runner=pool.runner,
             symlinks=symlinks,
         )
-        env = {}
+        launch.update(argv=argv, env={})
     return {
-        "argv": argv,
-        "env": env,
+        **launch,
         "header": header,
         "code": code,
         "tests": tests,

@@ -1,13 +1,15 @@
 """What isolation this machine offers, the policy when it offers less, and the bwrap command line.
 
-`bwrap_argv` builds the one bubblewrap command line: the supervisor execs it for every program, and
-`check_isolation` probes the machine with it (only the command inside differs: `python -c pass` instead of
-the runner), so the probe can never pass on a sandbox that the real runs could not create.
+Each probe goes through the code that runs programs, so it cannot pass on a sandbox the real runs could not
+create: the warm engine's probe is `zygote.py --probe`, which builds one sandbox with the zygote's own
+`spawn` and runs a program in it; the cold engine's is `bwrap_argv`, the one bubblewrap command line the
+supervisor execs for every program (only the command inside differs: `python -c pass` instead of the runner).
 Measurements behind the flags: shared/reference/sandbox.md, parts 2 and 4. Stdlib only.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -21,10 +23,13 @@ from suites.grading.sandbox.settings import (
     ALLOW_UNSANDBOXED_ENV,
     BASE_UID,
     BWRAP,
+    ENGINE,
+    ENGINE_ENV,
     RUNNER_IN_SANDBOX,
     SANDBOX_ENV,
     SANDBOX_PYTHON,
     SANDBOX_PYTHON_FLAGS,
+    ZYGOTE_PATH,
 )
 
 LOG = logging.getLogger("suites.grading.sandbox")
@@ -78,6 +83,21 @@ _PROBE_LOCK = threading.Lock()
 _PROBE: IsolationReport | None = None
 
 
+def probe_warm() -> str | None:
+    """None if the zygote can build a sandbox here and run a program in it as jobs do, else why not."""
+    argv = [SANDBOX_PYTHON, *SANDBOX_PYTHON_FLAGS, str(ZYGOTE_PATH), "--probe", json.dumps({"uid": BASE_UID})]
+    try:
+        proc = subprocess.run(argv, capture_output=True, timeout=30, env=dict(SANDBOX_ENV))
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    lines = proc.stdout.decode(errors="replace").strip().splitlines()
+    try:
+        report = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        return f"zygote probe exited {proc.returncode}: {proc.stderr.decode(errors='replace')[-500:]}"
+    return None if report.get("ok") else str(report.get("error"))
+
+
 def check_isolation(refresh: bool = False) -> IsolationReport:
     """Probe (once per process) whether untrusted code can be isolated here, and how."""
     global _PROBE
@@ -86,6 +106,18 @@ def check_isolation(refresh: bool = False) -> IsolationReport:
             return _PROBE
         bwrap = shutil.which(BWRAP)
         root = os.geteuid() == 0
+        warm_failure = None
+        if root and ENGINE == "warm" and os.path.exists(SANDBOX_PYTHON):
+            warm_failure = probe_warm()
+            if warm_failure is None:
+                _PROBE = IsolationReport(
+                    "ns-uid",
+                    True,
+                    "warm zygote: fresh namespaces + tmpfs per program, dedicated uid, cgroups, seccomp",
+                    bwrap,
+                )
+                return _PROBE
+            LOG.warning("the warm sandbox does not work here (%s); trying the cold bwrap path", warm_failure)
         if not os.path.exists(SANDBOX_PYTHON):
             _PROBE = IsolationReport("none", False, f"sandbox interpreter {SANDBOX_PYTHON} not found", bwrap)
         elif bwrap is None:
@@ -119,7 +151,12 @@ def check_isolation(refresh: bool = False) -> IsolationReport:
                     bwrap,
                 )
             else:
-                _PROBE = IsolationReport("bwrap-uid", True, "bwrap + dedicated uid + cgroups", bwrap)
+                why = "bwrap + dedicated uid + cgroups"
+                if warm_failure is not None:
+                    why += f" (the warm engine failed its probe: {warm_failure})"
+                elif ENGINE != "warm":
+                    why += f" ({ENGINE_ENV}={ENGINE})"
+                _PROBE = IsolationReport("bwrap-uid", True, why, bwrap)
         return _PROBE
 
 

@@ -23,15 +23,20 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from suites.grading.sandbox.datatypes import SandboxUnavailableError
+from suites.grading.sandbox.datatypes import DEFAULT_LIMITS, SandboxUnavailableError
 from suites.grading.sandbox.settings import (
     BASE_UID,
     BWRAP,
+    MB,
     RUNNER_PATH,
     RUNTIME_DIR,
+    SANDBOX_ENV,
+    SANDBOX_PYTHON,
+    SANDBOX_PYTHON_FLAGS,
     SLOTS,
     SUPERVISOR_GRACE_S,
     SUPERVISOR_PATH,
+    ZYGOTE_PATH,
 )
 
 LOG = logging.getLogger("suites.grading.sandbox")
@@ -81,6 +86,7 @@ class Supervisor:
             self.close()
             raise SandboxUnavailableError(f"sandbox supervisor failed to start: {ready.get('fatal', ready)}")
         self.cgroups: list[str] = ready.get("cgroups", [])
+        self.zygote_pid: int | None = ready.get("zygote")  # the warm engine's zygote, the supervisor's child
 
     def _read(self, timeout: float | None = None) -> dict[str, Any]:
         assert self.proc.stdout is not None
@@ -107,7 +113,9 @@ class Supervisor:
             raise SupervisorDied(f"sandbox supervisor is gone: {exc}") from exc
         # {"started": slot} first: waiting for a free machine-wide slot may legitimately take long
         first = self._read()
-        return self._read(timeout) if "started" in first else first
+        result = self._read(timeout) if "started" in first else first
+        self.zygote_pid = result.get("zygote", self.zygote_pid)
+        return result
 
     def close(self) -> None:
         try:
@@ -141,13 +149,21 @@ class Pool:
             "lock_dir": str(runtime / "locks"),
             "cgroups": os.geteuid() == 0,
         }
+        if mode == "ns-uid":  # the warm zygote (zygote.py); root reads it from the repository
+            self._cfg.update(
+                zygote=str(ZYGOTE_PATH),
+                python=SANDBOX_PYTHON,
+                python_flags=list(SANDBOX_PYTHON_FLAGS),
+                zygote_env=dict(SANDBOX_ENV),
+                stack_bytes=DEFAULT_LIMITS.stack_mb * MB,
+            )
         # Start one supervisor now: its greeting says which cgroup controllers work here, which decides
         # the fallback limits (execute.request) before the first job is sent.
         first = self._start()
         self._idle.append(first)
         self.cgroups: list[str] = first.cgroups
         missing = {"memory", "pids"} - set(self.cgroups)
-        if mode == "bwrap-uid" and missing:
+        if mode in ("ns-uid", "bwrap-uid") and missing:
             LOG.warning(
                 "cgroup v1 controllers %s are not writable here: memory is limited by RLIMIT_AS and "
                 "processes by RLIMIT_NPROC of the slot uid instead (see shared/reference/sandbox.md F5)",
@@ -167,10 +183,11 @@ class Pool:
         finally:
             self._checkin(sup, exclusive, broken)
 
-    def supervisor_pids(self) -> list[int]:
-        """Process ids of the idle supervisors (tests and the benchmark inspect them)."""
+    def supervisor_pids(self) -> dict[int, int | None]:
+        """{supervisor pid: its zygote's pid or None} of the idle supervisors (tests and the benchmark
+        inspect them)."""
         with self._cond:
-            return [s.proc.pid for s in self._idle]
+            return {s.proc.pid: s.zygote_pid for s in self._idle}
 
     def _start(self) -> Supervisor:
         with self._cond:
@@ -228,11 +245,11 @@ def get_pool(mode: str) -> Pool:
         return _POOLS[mode]
 
 
-def supervisor_pids() -> set[int]:
-    """Process ids of this process's idle supervisors, over all pools."""
+def supervisor_pids() -> dict[int, int | None]:
+    """{supervisor pid: zygote pid or None} of this process's idle supervisors, over all pools."""
     with _POOLS_LOCK:
         pools = list(_POOLS.values()) if _POOLS_PID == os.getpid() else []
-    return {pid for pool in pools for pid in pool.supervisor_pids()}
+    return {sup: zyg for pool in pools for sup, zyg in pool.supervisor_pids().items()}
 
 
 def shutdown() -> None:

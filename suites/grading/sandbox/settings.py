@@ -13,12 +13,18 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RUNNER_PATH = HERE / "runner.py"
 SUPERVISOR_PATH = HERE / "supervisor.py"
+ZYGOTE_PATH = HERE / "zygote.py"
 
 # Debian's interpreter: the venv/pyenv python lives under /root, which the sandbox uid cannot read.
 SANDBOX_PYTHON = os.environ.get("K2BENCH_SANDBOX_PYTHON", "/usr/bin/python3")
 # -I: ignore PYTHON* variables and the user site; -S: no site-packages (stdlib programs; ~3 ms faster).
 SANDBOX_PYTHON_FLAGS = ("-I", "-S")
 BWRAP = os.environ.get("K2BENCH_BWRAP", "bwrap")
+# How a fully isolated sandbox is made (as root): "warm" forks it from a zygote that has the interpreter and
+# the prelude loaded (zygote.py, mode "ns-uid"); "bwrap" execs bubblewrap and a new interpreter per program
+# (mode "bwrap-uid", the cold path; also what the warm path falls back to where it cannot work).
+ENGINE_ENV = "K2BENCH_SANDBOX_ENGINE"
+ENGINE = os.environ.get(ENGINE_ENV, "warm")
 # Slot s runs as uid BASE_UID + s: a uid nobody else uses, so RLIMIT_NPROC and signals cannot cross slots.
 BASE_UID = int(os.environ.get("K2BENCH_SANDBOX_BASE_UID", "1900000"))
 SLOTS = int(os.environ.get("K2BENCH_SANDBOX_SLOTS", "0")) or (os.cpu_count() or 1)
@@ -47,7 +53,7 @@ SANDBOX_ENV = {
 }
 RUNNER_IN_SANDBOX = "/k2b/runner.py"  # where the runner is bind-mounted inside the sandbox
 
-INFRA_PIDS = 8  # bwrap's own processes and the runner, on top of the program's process budget
+INFRA_PIDS = 8  # bwrap's or the zygote's set-up processes and the runner, on top of the program's budget
 STDERR_TAIL_CHARS = 2000
 PROGRAM_STDOUT_CHARS = 1 << 20  # what run_program hands back of the program's stdout
 STARTUP_SLACK_S = 10.0  # interpreter start + test transfer, on top of the per-test wall limits
