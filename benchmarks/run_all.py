@@ -5,7 +5,7 @@
     python benchmarks/run_all.py --render-only       # re-render tables/plots from stored JSON, no measurement
 
 Steps (each a separate process, in this order; one vLLM server at a time, started and stopped by its step):
-  sandbox   benchmarks/sandbox_bench.py     code executions/s, sandboxed (2 and 4 slots) vs unisolated; 1,000 back-to-back
+  sandbox   benchmarks/sandbox_bench.py     code executions/s, sandboxed (warm and cold) vs unisolated; 1,000 back-to-back
   grading   benchmarks/grading_bench.py     math verdicts/s, k2bench vs raw math-verify (263 x 16 outputs)
   harness   benchmarks/harness_bench.py --crosscheck
                                             harness overhead vs raw requests, lm-eval and inspect_evals; concurrency
@@ -74,8 +74,9 @@ def index(out_dir: Path = OUT_DIR) -> str:
     s = _load("sandbox_bench.json", out_dir)
     if s and s.get("rows"):
         r = s["rows"][0]
+        vs = f"; **{fmt_stat(s['ratio'], 2)}x** the unisolated LCB pattern at equal parallelism" if s.get("ratio") else ""
         row("sandbox_bench.md", f"{r['config']}: {fmt_stat(r['exec_per_s'])} code executions/s at parallelism "
-            f"{r['parallelism']}", "grading_throughput.png")
+            f"{r['parallelism']}{vs}", "grading_throughput.png")
     h = _load("harness_overhead.json", out_dir)
     if h:
         row("harness_overhead.md", f"k2bench / raw requests: {fmt_stat(h['k2bench_over_raw_wall'], 2)} end to end, "

@@ -3,7 +3,7 @@
 Peers' RL rewards drift from their eval graders (open-r1 paid 1.0 on unparseable gold and once reversed
 `verify()`'s arguments; ../shared/reference/peers.md): here the rewards `math`, `math_literal`, `choice` and
 `code` are the graders of those names in suites/grading/registry.py (`grade_math`, `grade_choice`,
-`grade_code`, whose program runs in `suites/grading/sandbox.py`), looked up by name as the suites declare
+`grade_code`, whose program runs in `suites/grading/sandbox/`), looked up by name as the suites declare
 theirs: the functions the inspect scorers call, so a reward of 1 means "the suite would score this correct".
 tests/training/test_reward_parity.py runs the grader case tables through grader, inspect scorer and reward
 and requires the same verdicts.

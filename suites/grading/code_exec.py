@@ -1,7 +1,7 @@
 """Grading code answers: pull the program out of a completion, run it in the sandbox, map the result to a Verdict.
 
 Used by the code suites (suites/livecodebench, suites/scicode) through suites/grading/scorers.py and by the
-TRL code reward; pure Python (the sandbox is suites/grading/sandbox.py), no inspect_ai, no trl.
+TRL code reward; pure Python (the sandbox is the suites/grading/sandbox package), no inspect_ai, no trl.
 
 Extraction (shared/DESIGN.md, "A grader"; LiveCodeBench's `extract_code` in lcb_runner/utils/extraction_utils.py
 takes the text between the last two fence lines):
@@ -13,7 +13,7 @@ takes the text between the last two fence lines):
      fence does not count;
   3. else nothing: `no_answer`, never `incorrect`.
 
-Verdict mapping (sandbox verdict -> status): pass -> correct; fail | timeout | memory | runtime_error ->
+Verdict mapping (the sandbox's RunVerdict -> status): pass -> correct; fail | timeout | memory | runtime_error ->
 incorrect, with the sandbox's cause in the reason; sandbox_error -> error (an infrastructure failure is not
 the model's fault); no code -> no_answer; a generation cut at max_tokens -> truncated (not executed).
 

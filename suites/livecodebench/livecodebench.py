@@ -1,7 +1,7 @@
 """LiveCodeBench v5 code generation (K2-Think Table 1: 63.97 pass@1 for the full system), graded in the sandbox.
 
 One sample per problem (stdin programs from AtCoder, LeetCode `class Solution` methods); the last Python
-code block after `</think>` runs on the problem's tests in suites/grading/sandbox.py (LiveCodeBench's
+code block after `</think>` runs on the problem's tests in suites/grading/sandbox/ (LiveCodeBench's
 comparison, 6 s CPU per test); pass@1 = the mean over epochs of "all tests passed". Where the hub's test
 files are not available, tests are the statements' sample cases, marked `tests: statement_samples` in the
 task and sample metadata and in every score (README, "Deviations").

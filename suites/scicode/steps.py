@@ -9,7 +9,7 @@ to it. Protocol as in scicode-bench/SciCode `eval/inspect_ai/scicode.py` @28dfd8
 - step k is tested by running: required dependencies + every previous step's code + this step's code, then
   each test case with `target` bound to that test's reference value from `test_data.h5`; the step is
   correct if nothing fails. A problem (main problem) is correct if all its scored steps are.
-Differences (README "Deviations"): the program runs in the sandbox (suites/grading/sandbox.py, with
+Differences (README "Deviations"): the program runs in the sandbox (suites/grading/sandbox/, with
 Debian's numpy/scipy/sympy), not on the host with a 30-minute timeout; the code is the LAST Python block
 after `</think>` (upstream: the first block, no reasoning removed); test outcomes are reported by the harness
 on stdout instead of the process exit status, so `exit(0)` in model code is not a pass; the given steps'

@@ -1,4 +1,4 @@
-"""Tests of the sandbox runner (suites/grading/sandbox.py): hostile programs, verdicts, comparison, policy.
+"""Tests of the code sandbox (suites/grading/sandbox/): hostile programs, verdicts, comparison, policy.
 
 The hostile programs live in tests/grading/hostile/ (one attack each, from shared/reference/sandbox.md part 2).
 Each must be contained, get the right verdict, and leave the harness (this pytest process) and the host
@@ -9,10 +9,17 @@ Run: python -m pytest tests/grading/test_sandbox.py -q    (1-3 minutes on 2 core
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import random
 import resource
+import secrets
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,8 +28,9 @@ from pathlib import Path
 import pytest
 
 from suites.grading import sandbox as sb
-from suites.grading.sandbox import Limits, TestCase, run_program, run_tests
-from suites.grading.sandbox_runner_child import compare_functional, compare_stdout
+from suites.grading.sandbox import Limits, TestCase, execute, isolation, pool, run_program, run_tests, settings
+from suites.grading.sandbox.datatypes import IsolationReport
+from suites.grading.sandbox.runner import compare_functional, compare_stdout
 
 HOSTILE_DIR = Path(__file__).parent / "hostile"
 REPO = Path(__file__).resolve().parents[2]
@@ -50,14 +58,7 @@ def private_cache(monkeypatch, tmp_path):
     monkeypatch.setenv(sb.CACHE_DIR_ENV, str(tmp_path / "exec-cache"))
 
 
-def _supervisor_pids() -> set[int]:
-    pids = set()
-    for pool in list(sb._POOLS.values()):
-        pids.update(s.proc.pid for s in pool._idle)
-    return pids
-
-
-def _children_of(pids: set[int]) -> list[str]:
+def _children_of(pids: set[int], but: set[int] = frozenset()) -> list[str]:
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -66,7 +67,7 @@ def _children_of(pids: set[int]) -> list[str]:
             stat = Path(f"/proc/{name}/stat").read_text()
         except OSError:
             continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) in pids:
+        if int(stat.rsplit(")", 1)[1].split()[1]) in pids and int(name) not in but:
             found.append(stat[:80])
     return found
 
@@ -80,15 +81,18 @@ def _leftover_cgroups(pids: set[int]) -> list[str]:
 
 @pytest.fixture
 def contained():
-    """After the test: the supervisors are alive, have no children (nothing of any sandbox survived, not
-    even orphans, which a subreaper inherits) and left no cgroup behind."""
+    """After the test: the supervisors (and their zygotes) are alive, have no children but the zygotes
+    (nothing of any sandbox survived, not even orphans, which a subreaper inherits) and left no cgroup
+    behind."""
     yield
-    pids = _supervisor_pids()
-    assert pids, "no supervisor process alive after the run"
-    for pid in pids:
-        os.kill(pid, 0)  # raises if a supervisor died
-    assert _children_of(pids) == []
-    assert _leftover_cgroups(pids) == []
+    sups = pool.supervisor_pids()
+    assert sups, "no supervisor process alive after the run"
+    zygotes = {z for z in sups.values() if z is not None}
+    for pid in {*sups, *zygotes}:
+        os.kill(pid, 0)  # raises if a supervisor or a zygote died
+    assert _children_of(set(sups), but=zygotes) == []
+    assert _children_of(zygotes) == []
+    assert _leftover_cgroups(set(sups)) == []
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -148,13 +152,13 @@ def test_classify_runner_killed_by_oom_is_memory():
         "oom_kills": 1,
         "wall_s": 0.5,
     }
-    res = sb.classify(raw, 3, "bwrap-uid")
+    res = execute.classify(raw, 3, "bwrap-uid")
     assert (res.verdict, res.failed_test, res.passed) == ("memory", 1, 1)
 
 
 def test_classify_runner_vanished_is_sandbox_error():
     raw = {"events": [{"ev": "start", "i": 0}], "exit_status": 1, "stderr": "bwrap: boom"}
-    res = sb.classify(raw, 1, "bwrap-uid")
+    res = execute.classify(raw, 1, "bwrap-uid")
     assert res.verdict == "sandbox_error" and res.stderr == "bwrap: boom"
 
 
@@ -167,7 +171,7 @@ def test_classify_killed_without_oom_is_runtime_error():
         ],
         "oom_kills": 0,
     }
-    assert sb.classify(raw, 1, "bwrap-uid").verdict == "runtime_error"
+    assert execute.classify(raw, 1, "bwrap-uid").verdict == "runtime_error"
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -175,8 +179,8 @@ def test_classify_killed_without_oom_is_runtime_error():
 # ------------------------------------------------------------------------------------------------------
 @pytest.fixture
 def no_isolation(monkeypatch):
-    monkeypatch.setattr(sb, "_PROBE", sb.IsolationReport("none", False, "pretend bwrap is missing", None))
-    monkeypatch.delenv(sb.ALLOW_UNSANDBOXED_ENV, raising=False)
+    monkeypatch.setattr(isolation, "_PROBE", IsolationReport("none", False, "pretend bwrap is missing", None))
+    monkeypatch.delenv(settings.ALLOW_UNSANDBOXED_ENV, raising=False)
 
 
 def test_refuses_without_isolation(no_isolation):
@@ -190,8 +194,8 @@ def test_refuses_without_isolation(no_isolation):
     os.geteuid() != 0, reason="the unsandboxed fallback test drops to a dedicated uid as root"
 )
 def test_unsandboxed_opt_in_runs_and_warns_every_time(no_isolation, monkeypatch, caplog):
-    monkeypatch.setenv(sb.ALLOW_UNSANDBOXED_ENV, "1")
-    with caplog.at_level(logging.WARNING, logger=sb.LOG.name):
+    monkeypatch.setenv(settings.ALLOW_UNSANDBOXED_ENV, "1")
+    with caplog.at_level(logging.WARNING, logger=isolation.LOG.name):
         first = run_tests(
             "print(sum(map(int, open(0).read().split())))", SUM_TESTS, limits=FAST, use_cache=False
         )
@@ -243,7 +247,7 @@ def test_stdin_problem_verdicts(contained, code, verdict, failed_test, cause):
     assert res.failed_test == failed_test
     assert cause in res.cause
     assert res.passed == (3 if verdict == "pass" else failed_test)
-    assert res.isolation == "bwrap-uid"
+    assert res.isolation == sb.check_isolation().mode in ("ns-uid", "bwrap-uid")
 
 
 MAX_SUB_TESTS = [
@@ -485,6 +489,97 @@ def test_tampering_with_the_runner_scratch_files_does_not_hang_it(contained):
 
 
 # ------------------------------------------------------------------------------------------------------
+# Nothing passes from one program to the next (the warm zygote forks every sandbox from one process image).
+# ------------------------------------------------------------------------------------------------------
+ROUNDS = 2 * settings.SLOTS  # sequential pairs land on every slot's supervisor (and zygote) in turn
+
+
+@needs_sandbox
+def test_user_namespaces_are_refused(contained):
+    res = run_program(hostile("userns"), "", FAST)
+    assert (res.verdict, res.stdout.strip()) == ("pass", "DENIED DENIED DENIED"), res
+
+
+@needs_sandbox
+def test_keyring_carries_nothing_to_the_next_program(contained):
+    for _ in range(ROUNDS):
+        wrote = run_program(hostile("keyring"), "write K2B-KEYRING-SECRET", FAST)
+        read = run_program(hostile("keyring"), "read", FAST)
+        assert read.stdout.strip() == "NOT FOUND", (wrote, read)
+        if wrote.isolation == "ns-uid":  # no fresh user namespace per program here: keyrings are refused
+            assert wrote.stdout.startswith("REFUSED errno=1"), wrote
+
+
+@needs_sandbox
+def test_a_program_cannot_find_another_programs_data_in_its_memory(contained):
+    secret = "K2BSECRET-" + secrets.token_hex(16)
+    needle = f"K2BSECRET- {hashlib.sha256(secret.encode()).hexdigest()} 32"
+    control = run_program(hostile("memory_scan"), f"{needle}\nplant {secret}", FAST)
+    assert control.stdout.startswith("FOUND"), control  # the scan does find a secret that is there
+    for _ in range(ROUNDS):
+        # the secret in another program's source, stdin, stdout and expected output
+        holder = run_tests(f"s = {secret!r}\nprint(input())", [TestCase(secret, secret)], limits=FAST)
+        assert holder.verdict == "pass", holder
+        scan = run_program(hostile("memory_scan"), needle, FAST)
+        assert scan.stdout.startswith("NOT FOUND"), scan
+
+
+@needs_sandbox
+def test_nothing_persists_between_programs(contained):
+    seen = []
+    for _ in range(ROUNDS):
+        wrote = run_program(hostile("persist_write"), "", FAST)
+        assert (wrote.verdict, wrote.stdout.strip()) == ("pass", "WROTE"), wrote
+        read = run_program(hostile("persist_read"), "", FAST)
+        assert read.verdict == "pass" and read.stdout.startswith("CLEAN "), read
+        seen.append(float(read.stdout.split()[1]))
+    # random is seeded afresh for every program: neither the writer's seed nor a value shared by two programs
+    assert random.Random(1234).random() not in seen
+    assert len(set(seen)) == len(seen), seen
+
+
+@needs_sandbox
+def test_program_runs_unprivileged_within_its_limits(contained):
+    res = run_program(hostile("credentials"), "", FAST)
+    assert res.verdict == "pass", res
+    got = json.loads(res.stdout)
+    uid = got["uid"][0]
+    assert settings.BASE_UID <= uid < settings.BASE_UID + settings.SLOTS
+    assert got["uid"] == got["gid"] == [uid] * 3 and got["groups"] == []
+    assert got["cap_eff"] == got["cap_prm"] == got["cap_amb"] == "0000000000000000"
+    assert got["no_new_privs"] == "1"
+    assert got["seccomp"] == ("2" if res.isolation == "ns-uid" else "0")  # 2: a filter is loaded
+    assert got["fsize"] == [FAST.file_size_mb << 20] * 2 and got["nofile"] == [FAST.open_files] * 2
+    assert got["cpu"] == [1, 2] and got["core"] == [0, 0]
+    assert got["hostname"] == "sandbox" and got["ifaces"] == ["lo"]
+    assert got["pids"] == [1, 2]  # the runner and this program: a pid namespace of its own
+    assert set(got["root"]) <= {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "proc", "dev", "tmp", "k2b"}
+    assert got["fds"] == [0, 1, 2, 3]  # stdin/out/err and the listing itself: nothing of the zygote's
+
+
+@needs_sandbox
+def test_deep_recursion_has_its_stack(contained):
+    """LCB's prelude allows recursion depth 50000: the sandbox's stack limit (256 MiB, set before the cold
+    interpreter's exec, and before the zygote's) must let the main thread grow that far."""
+    code = "def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\nprint(f(int(input())))"
+    res = run_tests(code, [TestCase("45000", "45000")], limits=FAST)
+    assert res.verdict == "pass", res
+
+
+@needs_sandbox
+def test_a_dead_zygote_is_replaced(contained):
+    first = run_program("print(1)", "", FAST)
+    if first.isolation != "ns-uid":
+        pytest.skip("the cold bwrap engine has no zygote")
+    zygotes = [z for z in pool.supervisor_pids().values() if z is not None]  # the opt-in pool has none
+    assert zygotes
+    for zygote in zygotes:
+        os.kill(zygote, signal.SIGKILL)
+    results = [run_program("print(2)", "", FAST) for _ in range(ROUNDS)]
+    assert [r.stdout for r in results] == ["2\n"] * ROUNDS, results
+
+
+# ------------------------------------------------------------------------------------------------------
 # Cache, concurrency, and the 1,000-run back-to-back check.
 # ------------------------------------------------------------------------------------------------------
 @needs_sandbox
@@ -496,7 +591,7 @@ def test_cache_never_executes_finished_work_twice(contained, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("executed again")
 
-    monkeypatch.setattr(sb, "_execute", boom)
+    monkeypatch.setattr(execute, "_execute", boom)
     second = run_tests(code, SUM_TESTS, limits=FAST)
     assert second.cached and second.verdict == first.verdict == "pass"
     assert second.tests == first.tests
@@ -512,7 +607,7 @@ def test_sandbox_errors_are_not_cached(monkeypatch):
         calls.append(1)
         return sb.ExecResult("sandbox_error", 0, 1, None, "infrastructure", 0.0, 0.0)
 
-    monkeypatch.setattr(sb, "_execute", failing)
+    monkeypatch.setattr(execute, "_execute", failing)
     run_tests("print(1)", SUM_TESTS[:1])
     run_tests("print(1)", SUM_TESTS[:1])
     assert len(calls) == 2
@@ -524,7 +619,7 @@ def test_thousand_back_to_back_runs_without_spurious_failures(contained):
     """1,000 sandboxed executions of a correct program, all slots busy: every single one must pass."""
     code = "print(sum(map(int, open(0).read().split())))"
     t0 = time.monotonic()
-    with ThreadPoolExecutor(max_workers=sb.SLOTS) as ex:
+    with ThreadPoolExecutor(max_workers=settings.SLOTS) as ex:
         results = list(
             ex.map(
                 lambda i: run_tests(code, [TestCase(f"{i} 1", f"{i + 1}")], limits=FAST, use_cache=False),
@@ -535,3 +630,31 @@ def test_thousand_back_to_back_runs_without_spurious_failures(contained):
     bad = [r for r in results if r.verdict != "pass"]
     assert bad == [], f"{len(bad)} spurious failures, first: {bad[0]}"
     print(f"\n{STRESS_N} sandboxed runs in {elapsed:.1f}s ({STRESS_N / elapsed:.1f}/s)")
+
+
+# ------------------------------------------------------------------------------------------------------
+# The package README's commands, run as written.
+# ------------------------------------------------------------------------------------------------------
+def _readme_commands() -> list[str]:
+    text = (REPO / "suites/grading/sandbox/README.md").read_text()
+    blocks = [b.split("\n", 1)[1] for b in text.split("```")[1::2] if b.startswith("bash\n")]
+    return [line for block in blocks for line in block.strip().splitlines()]
+
+
+@needs_sandbox
+def test_readme_commands_run_as_written(tmp_path):
+    commands = _readme_commands()
+    assert len(commands) == 3, commands
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",  # `python` is this interpreter
+        "PYTHONPATH": str(REPO),
+        settings.CACHE_DIR_ENV: str(tmp_path / "exec-cache"),
+    }
+    outputs = []
+    for command in commands:
+        proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, (command, proc.stdout, proc.stderr)
+        outputs.append(proc.stdout)
+    assert json.loads(outputs[0])["isolated"] is True
+    assert json.loads(outputs[2])["verdict"] == "pass"

@@ -1,11 +1,11 @@
 """Run one program in the sandbox and print its verdict as JSON: for debugging a surprising verdict.
 
-    python -m suites.grading.sandbox_cli --code sol.py --stdin in.txt                  # run, show stdout
-    python -m suites.grading.sandbox_cli --code sol.py --stdin in.txt --expected out.txt   # judge one test
-    python -m suites.grading.sandbox_cli --code sol.py --tests tests.json [--mode functional --fn-name f]
+    python -m suites.grading.sandbox.cli --code sol.py --stdin in.txt                  # run, show stdout
+    python -m suites.grading.sandbox.cli --code sol.py --stdin in.txt --expected out.txt   # judge one test
+    python -m suites.grading.sandbox.cli --code sol.py --tests tests.json [--mode functional --fn-name f]
 
 --tests takes LiveCodeBench's `input_output` JSON ({"inputs": [...], "outputs": [...], "fn_name": ...}) or
-a list of {"input": ..., "output": ...}. Limits default to suites/grading/sandbox.py's Limits. The cache is
+a list of {"input": ..., "output": ...}. Limits default to the sandbox's Limits. The cache is
 off unless --cache is given, so every invocation really executes. Exit status: 0 for "pass", 1 for any
 other verdict, 2 for a usage error or when isolation is unavailable (see K2BENCH_ALLOW_UNSANDBOXED).
 """

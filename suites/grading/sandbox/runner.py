@@ -1,7 +1,9 @@
 """Trusted test runner that runs INSIDE the bubblewrap sandbox (PID 1 of its pid namespace).
 
-suites/grading/sandbox_supervisor.py starts it as `/usr/bin/python3 -I -S /k2b/runner.py` inside bwrap
-`--as-pid-1`; suites/grading/sandbox.py is the API users call. It runs all test cases of one (problem,
+The warm zygote (zygote.py) imports it once, calls warm_up(), and calls main() in every sandbox it forks
+(as PID 1 of fresh namespaces); on the cold path the supervisor starts it as `/usr/bin/python3 -I -S
+/k2b/runner.py` inside bwrap `--as-pid-1`. suites/grading/sandbox (run_tests, run_program) is the API users
+call. It runs all test cases of one (problem,
 sample) pair, one forked process per test, and stops at the first failure. It is stdlib-only and must run
 on Debian's python3 (3.11); the host imports `compare_stdout`/`compare_functional` from it for unit tests.
 
@@ -517,6 +519,20 @@ def run_one(i, hdr, code, inp, paths):
     return res
 
 
+def warm_up():
+    """What every sandbox needs before its first test: LCB's prelude compiled and its modules imported (every
+    forked test process inherits them). The cold path runs it per sandbox; the zygote (zygote.py) runs it
+    once and forks each sandbox from the result."""
+    global PRELUDE_CODE
+    if PRELUDE_CODE is not None:
+        return
+    PRELUDE_CODE = compile(PRELUDE, "<lcb-prelude>", "exec")
+    for name in PRELUDE_MODULES:
+        __import__(name)
+    if hasattr(sys, "set_int_max_str_digits"):
+        sys.set_int_max_str_digits(INT_MAX_STR_DIGITS)
+
+
 def main():
     # Non-dumpable: a test process (same uid) cannot open /proc/1/fd/* or /proc/1/mem to forge results.
     _prctl(PR_SET_DUMPABLE, 0)
@@ -530,12 +546,7 @@ def main():
         sys.path.append(hdr["site_packages"])
     if not hdr["pid1"]:  # unsandboxed fallback: orphans come back to us so sweep() can kill them
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    global PRELUDE_CODE
-    PRELUDE_CODE = compile(PRELUDE, "<lcb-prelude>", "exec")
-    for name in PRELUDE_MODULES:  # imported once here; every forked test process inherits them
-        __import__(name)
-    if hasattr(sys, "set_int_max_str_digits"):
-        sys.set_int_max_str_digits(INT_MAX_STR_DIGITS)
+    warm_up()
     scratch = hdr.get("scratch") or SCRATCH_DIR  # the unsandboxed fallback has no private /tmp
     os.makedirs(scratch, exist_ok=True)
     paths = {k: os.path.join(scratch, k) for k in ("in", "out", "err", "ret")}

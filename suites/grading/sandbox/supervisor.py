@@ -1,23 +1,32 @@
 """Sandbox supervisor: a long-lived, single-threaded worker process that runs one sandbox at a time.
 
-suites/grading/sandbox.py starts one supervisor per slot (`python sandbox_supervisor.py '<config json>'`)
-and sends it jobs; users never run it by hand. Design and measurements: shared/reference/sandbox.md,
-part 4 (bubblewrap as an unprivileged uid inside a per-run cgroup, driven by a child-subreaper harness).
+suites/grading/sandbox/pool.py starts one supervisor per slot (`python supervisor.py '<config json>'`) and
+sends it jobs; users never run it by hand. It runs as a script (stdlib only, imports nothing of the
+package). Design and measurements: shared/reference/sandbox.md, part 4 (namespaces and an unprivileged uid
+inside a per-run cgroup, driven by a child-subreaper harness).
 
-Why a separate process: it is a child subreaper (PR_SET_CHILD_SUBREAPER) so that bwrap's intermediate
-processes and escaped grandchildren are re-parented to it and reaped at once (PID 1 of this VM reaps only
+Why a separate process: it is a child subreaper (PR_SET_CHILD_SUBREAPER) so that the sandbox's PID 1
+(re-parented from the zygote's set-up process), bwrap's intermediate processes and escaped grandchildren
+are re-parented to it and reaped at once (PID 1 of this VM reaps only
 every ~2 s; the zombies made 77 of 318 back-to-back runs fail, finding F2). A subreaper reaps with
 waitpid(-1), which must never steal the exit status of some other child of the user's process (inspect,
 pytest); and being single-threaded it can fork, join cgroups and drop privileges before exec safely.
 
 Per job: take a machine-wide slot (flock, at most one sandbox per slot), create cgroup v1 groups (memory
-nested under our own memory cgroup, and pids), fork; in the child join the groups, set rlimits, drop to
-the slot's uid (setgroups/setgid/setuid) and exec bwrap, which runs sandbox_runner_child.py as PID 1 of
-fresh namespaces. Stream the job's frames into the runner, collect its JSON lines (capped), enforce the
-overall deadline, then kill the session, sweep the cgroup, reap every orphan and remove the groups.
+nested under our own memory cgroup, and pids), then start the sandbox: by default ask the slot's warm zygote
+(zygote.py, our child, started with the supervisor) to fork one, which joins the groups, builds fresh
+namespaces and file system, drops to the slot's uid and runs runner.py as PID 1 of its pid namespace, our
+child once the zygote's set-up process has exited; on the cold path fork, join the groups, set rlimits,
+drop to the slot's uid and exec the request's command line (bwrap, built by isolation.bwrap_argv on the
+host), which runs runner.py as PID 1 of fresh namespaces. Stream the job's frames into the runner, collect
+its JSON lines (capped), enforce the overall deadline, then kill the session, sweep the cgroup, reap every
+orphan and remove the groups.
 
 Protocol on stdin/stdout: frames of an 8-byte big-endian length + JSON; per request two answers, {"started":
-slot} once a slot is taken, then the result. EOF on stdin (the user's process is gone) ends the supervisor.
+slot} once a slot is taken, then the result. A request carries "tmpfs_bytes" and "symlinks" (the warm
+zygote's sandbox), "argv" and "env" (what the cold path execs), "header", "code" and "tests" (the frames for
+the runner), "memory_bytes" and "pids_max" (cgroup limits), "rlimits" and "total_wall_s" (the sandbox's
+overall deadline). EOF on stdin (the user's process is gone) ends the supervisor.
 """
 
 import ctypes
@@ -27,6 +36,7 @@ import os
 import resource
 import select
 import signal
+import socket
 import struct
 import sys
 import time
@@ -39,22 +49,12 @@ CGROUP_PARENT = "k2bench-sandbox"
 # at the root, weighted like a single task; on a shared machine that starved them (3.6 executions/s
 # instead of ~8 at load average 11). CPU use is bounded per process by RLIMIT_CPU instead.
 CGROUP_CONTROLLERS = ("memory", "pids")
-RUNNER_IN_SANDBOX = "/k2b/runner.py"
 STDOUT_CAP = 32 << 20  # the runner is trusted, but its lines quote program output; never buffer more
 STDERR_TAIL = 16 << 10
 DRAIN_AFTER_KILL_S = 1.0
 SWEEP_LIMIT_S = 5.0
 SLOT_POLL_S = 0.005
-SANDBOX_ENV = {
-    "PATH": "/usr/local/bin:/usr/bin:/bin",
-    "HOME": "/tmp",
-    "TMPDIR": "/tmp",
-    "LANG": "C.UTF-8",
-    # BLAS libraries otherwise start one thread per host core (sandbox.md, F5)
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-}
+ZYGOTE_TIMEOUT_S = 30.0  # a sandbox is built in milliseconds; a zygote silent this long is wedged
 
 
 def _libc():
@@ -245,14 +245,82 @@ def _count_processes_of(uid):
 
 
 # ----------------------------------------------------------------------------------------------------
+# The warm zygote (mode "ns-uid")
+# ----------------------------------------------------------------------------------------------------
+class SpawnError(RuntimeError):
+    pass
+
+
+class Zygote:
+    """Our side of zygote.py: it forks each sandbox, whose PID 1 then becomes our child (we are a subreaper)."""
+
+    def __init__(self, cfg):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        argv = [cfg["python"], *cfg["python_flags"], cfg["zygote"], json.dumps({"fd": 3})]
+        stack = cfg["stack_bytes"]
+        pid = os.fork()
+        if pid == 0:  # only os-level calls until execve
+            try:
+                os.dup2(theirs.fileno(), 3)
+                os.set_inheritable(3, True)
+                null = os.open(os.devnull, os.O_RDWR)
+                os.dup2(null, 0)
+                os.dup2(null, 1)  # our stdout is the host's protocol: never the zygote's
+                os.closerange(4, os.sysconf("SC_OPEN_MAX"))
+                # the main thread's stack may grow to the rlimit the layout was made for at exec
+                resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
+                os.execve(argv[0], argv, cfg["zygote_env"])
+            except BaseException:
+                os._exit(127)
+        theirs.close()
+        self.pid, self.sock = pid, ours
+        self.sock.settimeout(ZYGOTE_TIMEOUT_S)
+        hello = self._recv()
+        if not hello.get("ready"):
+            self.close()
+            raise SpawnError(f"the zygote did not start: {hello.get('fatal', hello)}")
+
+    def _recv(self):
+        try:
+            data = self.sock.recv(1 << 16)
+        except OSError as exc:
+            raise SpawnError(f"the zygote does not answer: {exc}") from exc
+        if not data:
+            raise SpawnError("the zygote exited")
+        return json.loads(data)
+
+    def spawn(self, job, fds):
+        try:
+            socket.send_fds(self.sock, [json.dumps(job).encode()], list(fds))
+        except OSError as exc:
+            raise SpawnError(f"the zygote is gone: {exc}") from exc
+        reply = self._recv()
+        if "pid" not in reply:
+            raise ValueError(reply.get("error", reply))  # the sandbox could not be built; the zygote is fine
+        return reply["pid"]
+
+    def close(self):
+        self.sock.close()  # EOF: the zygote exits
+        for _ in range(500):
+            try:
+                if os.waitpid(self.pid, os.WNOHANG)[0]:
+                    return
+            except ChildProcessError:
+                return  # already reaped by _reap_all
+            time.sleep(0.002)
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+
+
+# ----------------------------------------------------------------------------------------------------
 # The supervisor
 # ----------------------------------------------------------------------------------------------------
 class Supervisor:
     def __init__(self, cfg):
         self.cfg = cfg
         self.seq = 0
-        self.mode = cfg["mode"]  # "bwrap-uid" | "bwrap-same-uid" | "none"
-        self.switch_uid = self.mode == "bwrap-uid" or (self.mode == "none" and os.geteuid() == 0)
+        self.mode = cfg["mode"]  # "ns-uid" (warm) | "bwrap-uid" | "bwrap-same-uid" | "none"
+        self.switch_uid = self.mode in ("ns-uid", "bwrap-uid") or (self.mode == "none" and os.geteuid() == 0)
         os.makedirs(cfg["lock_dir"], mode=0o700, exist_ok=True)
         self.slot_fds = [
             os.open(os.path.join(cfg["lock_dir"], f"slot-{s}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
@@ -267,6 +335,7 @@ class Supervisor:
                 except OSError:
                     continue
             remove_stale_cgroups(self.bases)
+        self.zygote = Zygote(cfg) if self.mode == "ns-uid" else None
 
     # -- slots ------------------------------------------------------------------------------------------
     def acquire_slot(self):
@@ -283,56 +352,6 @@ class Supervisor:
 
     def release_slot(self, s):
         fcntl.flock(self.slot_fds[s], fcntl.LOCK_UN)
-
-    # -- command line -----------------------------------------------------------------------------------
-    def argv(self, req, scratch):
-        cfg = self.cfg
-        python = [cfg["python"], *cfg["python_flags"]]
-        if self.mode == "none":
-            return python + [cfg["runner"]]
-        argv = [
-            cfg["bwrap"],
-            "--unshare-all",
-            "--unshare-user",
-            "--die-with-parent",
-            "--new-session",
-            "--clearenv",
-            "--as-pid-1",
-            "--disable-userns",
-            "--hostname",
-            "sandbox",
-            "--ro-bind",
-            "/usr",
-            "/usr",
-        ]
-        for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-            host = "/" + top
-            if os.path.islink(host):
-                argv += ["--symlink", os.readlink(host), host]
-            elif os.path.isdir(host):
-                argv += ["--ro-bind", host, host]
-        for path in cfg.get("ro_binds", []):
-            argv += ["--ro-bind", path, path]
-        for target, link in req.get("symlinks", []):  # Debian alternatives (site_packages): links into /usr
-            argv += ["--symlink", target, link]
-        argv += [
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--size",
-            str(req["tmpfs_bytes"]),
-            "--tmpfs",
-            "/tmp",
-            "--ro-bind",
-            cfg["runner"],
-            RUNNER_IN_SANDBOX,
-            "--chdir",
-            "/tmp",
-        ]
-        for k, v in SANDBOX_ENV.items():
-            argv += ["--setenv", k, v]
-        return argv + python + [RUNNER_IN_SANDBOX]
 
     # -- one job ----------------------------------------------------------------------------------------
     def run(self, req):
@@ -379,6 +398,8 @@ class Supervisor:
                     result["cgroup_leftover"] = left
             self._reap_all()
             result["phases"]["torn_down"] = round(time.monotonic() - t0, 4)
+            if self.zygote is not None:
+                result["zygote"] = self.zygote.pid  # it may have been replaced
             if scratch:
                 import shutil
 
@@ -396,15 +417,53 @@ class Supervisor:
         in_r, in_w = os.pipe2(os.O_CLOEXEC)
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        t0 = time.monotonic()
+        try:
+            if self.zygote is not None:
+                pid = self._spawn_warm(req, uid, cg, (in_r, out_w, err_w))
+            else:
+                pid = self._spawn_cold(req, uid, cg, scratch, (in_r, out_w, err_w))
+        except (SpawnError, ValueError, OSError) as exc:
+            for fd in (in_w, out_r, err_r):
+                os.close(fd)
+            result["error"] = f"cannot start the sandbox: {exc}"
+            return
+        finally:
+            for fd in (in_r, out_w, err_w):
+                os.close(fd)
+        result["phases"] = {"spawn": round(time.monotonic() - t0, 4)}
+        self._pump(pid, in_w, out_r, err_r, chunks, t0 + req["total_wall_s"], result, t0)
+        status = self._wait_sandbox(pid)
+        result["wall_s"] = round(time.monotonic() - t0, 4)
+        result["exit_status"] = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
+
+    def _spawn_warm(self, req, uid, cg, fds):
+        """Ask the zygote for a sandbox (zygote.py); a zygote that died is replaced once."""
+        job = {
+            "uid": uid,
+            "cgroup_procs": cg.procs if cg else [],
+            "tmpfs_bytes": req["tmpfs_bytes"],
+            "symlinks": req["symlinks"],
+            "rlimits": req["rlimits"],
+        }
+        try:
+            return self.zygote.spawn(job, fds)
+        except SpawnError:
+            self.zygote.close()
+            self.zygote = Zygote(self.cfg)
+            return self.zygote.spawn(job, fds)
+
+    def _spawn_cold(self, req, uid, cg, scratch, fds):
+        """Fork, join the cgroups, set rlimits, drop to the slot uid and exec the request's argv (bwrap)."""
+        in_r, out_w, err_w = fds
         exec_r, exec_w = os.pipe2(os.O_CLOEXEC)
-        argv = self.argv(req, scratch)
-        env = {} if self.mode != "none" else dict(SANDBOX_ENV, HOME=scratch, TMPDIR=scratch)
+        argv = req["argv"]  # built by the host (isolation.bwrap_argv, the same builder its probe uses)
+        env = dict(req["env"], HOME=scratch, TMPDIR=scratch) if scratch else req["env"]
         nproc = req["rlimits"]["nproc"]
         if not self.switch_uid:
             # RLIMIT_NPROC counts every process of the uid: without a dedicated uid, the user's own
             # processes would use up the sandbox's budget
             nproc += _count_processes_of(os.geteuid())
-        t0 = time.monotonic()
         pid = os.fork()
         if pid == 0:  # child: only os-level calls until execve
             try:
@@ -433,8 +492,7 @@ class Supervisor:
                     os.write(exec_w, (f"{type(exc).__name__}: {exc}").encode())
                 finally:
                     os._exit(127)
-        for fd in (in_r, out_w, err_w, exec_w):
-            os.close(fd)
+        os.close(exec_w)
         failure = b""
         while True:
             chunk = os.read(exec_r, 4096)
@@ -444,15 +502,8 @@ class Supervisor:
         os.close(exec_r)
         if failure:
             os.waitpid(pid, 0)
-            for fd in (in_w, out_r, err_r):
-                os.close(fd)
-            result["error"] = f"cannot start the sandbox: {failure.decode(errors='replace')}"
-            return
-        result["phases"] = {"exec": round(time.monotonic() - t0, 4)}
-        self._pump(pid, in_w, out_r, err_r, chunks, t0 + req["total_wall_s"], result, t0)
-        status = self._wait_bwrap(pid)
-        result["wall_s"] = round(time.monotonic() - t0, 4)
-        result["exit_status"] = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
+            raise SpawnError(failure.decode(errors="replace"))
+        return pid
 
     def _pump(self, pid, in_w, out_r, err_r, chunks, deadline, result, t0):
         os.set_blocking(in_w, False)
@@ -528,14 +579,17 @@ class Supervisor:
 
     @staticmethod
     def _kill_session(pid):
-        try:
-            os.killpg(pid, signal.SIGKILL)  # bwrap ran setsid; --die-with-parent takes the sandbox along
-        except OSError:
-            pass
+        # bwrap, and the zygote's PID 1, ran setsid: the group is the whole session; bwrap's
+        # --die-with-parent takes its sandbox along, and killing a pid namespace's PID 1 kills the namespace
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
         return time.monotonic()
 
     @staticmethod
-    def _wait_bwrap(pid):
+    def _wait_sandbox(pid):
         for _ in range(1000):
             got, status = os.waitpid(pid, os.WNOHANG)
             if got:
@@ -575,13 +629,14 @@ def main():
     cfg = json.loads(sys.argv[1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the user's process; we end on EOF
     if _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        sys.stderr.write("sandbox_supervisor: PR_SET_CHILD_SUBREAPER failed\n")
+        sys.stderr.write("sandbox supervisor: PR_SET_CHILD_SUBREAPER failed\n")
     try:
         sup = Supervisor(cfg)
     except Exception:
         write_frame(1, {"fatal": traceback.format_exc()})
         return
-    write_frame(1, {"ready": True, "cgroups": sorted(sup.bases), "pid": os.getpid()})
+    zygote = sup.zygote.pid if sup.zygote is not None else None
+    write_frame(1, {"ready": True, "cgroups": sorted(sup.bases), "pid": os.getpid(), "zygote": zygote})
     while True:
         try:
             req = read_frame(0)
