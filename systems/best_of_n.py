@@ -220,8 +220,10 @@ def best_of_n(
 
 def grade_candidates(candidates: list[Candidate], gold: str) -> list[Any]:
     from suites.grading.math_answer import grade_math
+    from suites.grading.verdict import guarded  # a candidate that breaks the grader is `error`, not the run's end
 
-    return [grade_math(c.completion, gold, truncated=c.stop_reason in TRUNCATION_STOP_REASONS) for c in candidates]
+    return [guarded(grade_math, c.completion, gold, truncated=c.stop_reason in TRUNCATION_STOP_REASONS)
+            for c in candidates]  # fmt: skip
 
 
 def majority(verdicts: list[Any]) -> tuple[float, dict[str, Any]]:

@@ -396,7 +396,20 @@ def _strip_variable(s: str) -> str:
 
 
 def equivalent(pred: str, gold: str, timeout: float = HARD_TIMEOUT_S) -> tuple[bool, str]:
-    """Decide mathematical equivalence of an extracted answer and a gold answer; returns (equal, reason)."""
+    """Decide mathematical equivalence of an extracted answer and a gold answer; returns (equal, reason).
+
+    Raises GraderError, and only GraderError, when it cannot decide: callers that compare answers (maj@n in
+    systems/best_of_n.py, answer sets) catch that one exception.
+    """
+    try:
+        return _equivalent(pred, gold, timeout)
+    except GraderError:
+        raise
+    except Exception as err:  # a bug met by one input: undecided with the cause, never a crash of the caller
+        raise GraderError(f"grader crashed: {type(err).__name__}: {str(err)[:300]}") from err
+
+
+def _equivalent(pred: str, gold: str, timeout: float) -> tuple[bool, str]:
     p, g = normalize_answer(pred), normalize_answer(gold)
     if p == g:
         return True, f"normalised strings equal ({_show(p)})"
@@ -430,8 +443,6 @@ def grade_math(completion: str, gold: str, *, truncated: bool = False, timeout: 
         ok, why = equivalent(ex.answer, gold, timeout=timeout)
     except GraderError as err:
         return Verdict(0.0, "error", ex.answer, f"{ex.reason}; grader error: {err}")
-    except Exception as err:  # a bug met by one input: that sample is `error` with the cause, the run goes on
-        return Verdict(0.0, "error", ex.answer, f"{ex.reason}; grader crashed: {type(err).__name__}: {str(err)[:300]}")
     return (correct if ok else incorrect)(ex.answer, f"{ex.reason}; {why}")
 
 
