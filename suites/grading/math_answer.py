@@ -69,6 +69,7 @@ _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?P<sep>,|\{,\}|\\,|\\ |~| )\d{3}(?:(?P=s
 # control symbols that are spacing only; `\\` (a matrix row separator) is matched first so it is kept whole
 _SPACING = re.compile(r"(\\\\)|\\[,;: ]")
 _NEGATIVE_SPACE = re.compile(r"(\\\\)|\\!\s*")
+_MARKED_THOUSANDS = re.compile(r"(?<=\d)(?:,\\!\s*|\{,\})(?=\d{3}(?!\d))")
 _DOUBLED_COMMAND = re.compile(r"\\\\(?=[a-zA-Z])")
 _MATRIX_BRACKETS = (
     (re.compile(r"\\left\s*\[\s*\\begin\{matrix\}"), r"\\begin{bmatrix}"),
@@ -76,6 +77,13 @@ _MATRIX_BRACKETS = (
     (re.compile(r"\\left\s*\(\s*\\begin\{matrix\}"), r"\\begin{pmatrix}"),
     (re.compile(r"\\end\{matrix\}\s*\\right\s*\)"), r"\\end{pmatrix}"),
 )
+_SIZING = re.compile(r"\\(?:big|Big|bigg|Bigg)[lrm]?(?![a-zA-Z])")
+# `\frac` whose arguments are single tokens (a digit, a letter, a command) rather than groups: `\frac2\pi`, `\frac12`
+_FRAC_ARG = r"(\{[^{}]*\}|\\[a-zA-Z]+|[0-9A-Za-z])"
+_BARE_FRAC = re.compile(r"\\frac\s*" + _FRAC_ARG + r"\s*" + _FRAC_ARG)
+# a remark in parentheses after the value: `\frac{737}{39}\;\text{(about }18.9\text{ cards)}` (MathArena's
+# parse_manual maps such answers to the value; it drops all \text)
+_TRAILING_REMARK = re.compile(r"\s*(?:\\q?quad|\\[,;:]|~)*\s*\\text\{\s*\(.*$", re.DOTALL)
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _SIMPLE_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
 _VARIABLE_PREFIX = re.compile(r"^[a-zA-Z](?:_\{?\w+\}?)?\s*=\s*(?=[^=])")
@@ -90,6 +98,7 @@ class GraderError(RuntimeError):
 _PROSE_START = re.compile(r"^[A-Za-z]{2,}\s+[A-Za-z]{2,}\b")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 _COPULA = re.compile(r"\s(?:is|are|equals|was|were)\s+", re.IGNORECASE)
+_CONTROL_SPACE = re.compile(r"(?<!\\)\\ ")
 _INLINE_MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)", re.DOTALL)
 
 
@@ -101,7 +110,7 @@ def stated_value(text: str) -> str:
     "Devon and Evelyn") is left as it is. Applied to the gold as well, so a gold written as a sentence (4 in
     Omni-MATH's rule subset) compares by its value too.
     """
-    s = text.strip()
+    s = _CONTROL_SPACE.sub(" ", text.strip())  # `The\\ area\\ of\\ ...`: words spaced with `\\ `
     if not _PROSE_START.match(s):
         return text
     sentence = _SENTENCE_END.split(s, maxsplit=1)[0].strip()
@@ -116,6 +125,11 @@ def stated_value(text: str) -> str:
     value = _INLINE_MATH.sub(lambda m: next(g for g in m.groups() if g is not None), value)
     value = value.strip().rstrip(".").strip()
     return value or text
+
+
+def _brace_frac(match: re.Match) -> str:
+    numerator, denominator = (a if a.startswith("{") else "{" + a + "}" for a in match.groups())
+    return f"\\frac{numerator}{denominator}"
 
 
 def _strip_unit_annotation(s: str) -> str:
@@ -178,9 +192,16 @@ def normalize_answer(text: str) -> str:
     else:  # `\\frac` written with a doubled backslash (Omni-MATH golds; Math-Verify's command_slash_fix)
         s = _DOUBLED_COMMAND.sub(r"\\", s)
     s = s.replace("\\left", "").replace("\\right", "").replace("\\displaystyle", "")
+    s = _SIZING.sub("", s)  # \bigl( \Bigr] ... size a delimiter, as \left/\right do (MathArena drops them too)
+    s = _BARE_FRAC.sub(_brace_frac, s)  # `\frac2\pi` is \frac{2}{\pi}: TeX takes one token per argument
+    s = _TRAILING_REMARK.sub("", s) if _TRAILING_REMARK.search(s) and _TRAILING_REMARK.search(s).start() else s
     # `\!` is a negative thin space; `12,\! 345` is 12345 (TeX ignores the space in math mode; Math-Verify drops
     # `\!\s*` too). The row separator `\\` is kept whole (issue 15: `\\ 3` used to become `\3`).
+    # `,\!` and `{,}` between digit groups are TeX's thousands separators wherever they stand, also inside a sum
+    # (`12,\!000,\!003 + 20`); a bare `,` there may separate values, so it is only read so for a whole number
+    s = _MARKED_THOUSANDS.sub("", s)
     s = _NEGATIVE_SPACE.sub(lambda m: m.group(1) or "", s)
+    s = s.replace("\\$", "")  # an escaped dollar is a currency sign (`\$18.90`), as Math-Verify drops it
     s = _PERCENT_WORD.sub("%", s)  # `28 percent`, `28 pct` -> `28%` (Math-Verify's percent synonyms)
     s = _DEGREES.sub("", s)
     s = s.replace("°", "")
