@@ -9,6 +9,16 @@ thread; inspect scores on worker threads. So symbolic checks run in a small proc
 Math-Verify on *their* main thread with its timeouts on, and the pool itself has a hard deadline: a worker
 that exceeds it is killed and the verdict is `error` with the reason, never `incorrect`.
 Cheap cases (equal normalised strings, two integers) never reach the pool, so AIME grading is instant.
+
+Normalisation (`normalize_answer`, applied to the answer and the gold alike) follows Math-Verify's
+latex2sympy2_extended normalisation where the peers agree, each rule with its case rows in cases/math.jsonl:
+a sentence is read for the value it states, a trailing text unit is dropped with its superscript, percent words
+are `%`, `,\\!` / `{,}` / a space / `\\ ` separate thousands, a matrix row separator `\\\\` is never taken for a
+control space. Where k2bench deliberately differs from the peers (the last box only, a box before an Answer:
+line, no answer without a marker, a decimal comma never) the case table says so ("peer case" rows).
+Cost bound (MAX_NUMBER_DIGITS, MAX_VALUE_DIGITS): a number too long to convert, or a power/factorial too large to
+evaluate, is decided by size or reported as `error` before sympy sees it. A grader error is never an exception
+for the caller: `equivalent` raises only GraderError and `grade_math` returns a Verdict for any completion.
 """
 
 from __future__ import annotations
