@@ -204,7 +204,9 @@ def normalize_answer(text: str) -> str:
     s = s.replace("\\left", "").replace("\\right", "").replace("\\displaystyle", "")
     s = _SIZING.sub("", s)  # \bigl( \Bigr] ... size a delimiter, as \left/\right do (MathArena drops them too)
     s = _BARE_FRAC.sub(_brace_frac, s)  # `\frac2\pi` is \frac{2}{\pi}: TeX takes one token per argument
-    s = _TRAILING_REMARK.sub("", s) if _TRAILING_REMARK.search(s) and _TRAILING_REMARK.search(s).start() else s
+    remark = _TRAILING_REMARK.search(s)
+    if remark and remark.start() > 0:  # a remark after a value; a whole answer `\text{(C)}` is kept
+        s = s[: remark.start()]
     # `\!` is a negative thin space; `12,\! 345` is 12345 (TeX ignores the space in math mode; Math-Verify drops
     # `\!\s*` too). The row separator `\\` is kept whole (issue 15: `\\ 3` used to become `\3`).
     # `,\!` and `{,}` between digit groups are TeX's thousands separators wherever they stand, also inside a sum
