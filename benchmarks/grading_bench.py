@@ -30,6 +30,7 @@ import json
 import random
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -161,13 +162,13 @@ def build_outputs(golds: list[tuple[str, str, str, str]], seed: int = SEED) -> l
 # ---- the two graders ---------------------------------------------------------------------------------
 
 
-def k2bench_grade(item: tuple[str, str]) -> tuple[float, bool]:
-    """(score, whether math-verify decided it) -- the rest are decided by extraction and exact fast paths."""
+def k2bench_grade(item: tuple[str, str]) -> tuple[float, bool, str]:
+    """(score, whether math-verify decided it, status) -- the rest are decided by extraction and exact fast paths."""
     from suites.grading.math_answer import grade_math
 
     completion, gold = item
     verdict = grade_math(completion, gold)
-    return verdict.score, "math-verify:" in verdict.reason
+    return verdict.score, "math-verify:" in verdict.reason, verdict.status
 
 
 def raw_math_verify(item: tuple[str, str]) -> float:
@@ -186,7 +187,7 @@ def _mv_warm(_: int) -> bool:
     return True
 
 
-def run_k2bench(items: list[tuple[str, str]]) -> tuple[float, list[tuple[float, bool]]]:
+def run_k2bench(items: list[tuple[str, str]]) -> tuple[float, list[tuple[float, bool, str]]]:
     with ThreadPoolExecutor(PARALLELISM) as pool, Timer() as t:
         results = list(pool.map(k2bench_grade, items))
     return t.seconds, results
@@ -220,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     # (symbolic pairs, so that both of k2bench's worker processes are started before the clock runs)
     warm = [i for i, o in enumerate(outputs) if o.kind == "correct_variant" and not o.gold.isdigit()][:16]
     _, warmed = run_k2bench([items[i] for i in warm])
-    if not any(pooled for _, pooled in warmed):
+    if not any(pooled for _, pooled, _ in warmed):
         raise RuntimeError("warm-up reached no math-verify worker: the workload has no symbolic answers")
     ctx = multiprocessing.get_context("spawn")  # no fork: this process has threads (k2bench's pool)
     with ctx.Pool(PARALLELISM) as mv_pool:
@@ -236,8 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     ratio = summarize(m / k for k, m in zip(k2_times, mv_times, strict=True))
 
     by_kind: dict[str, dict[str, int]] = {}
-    via_mv = sum(int(pooled) for _, pooled in k2_scores)
-    for o, (k2, _), mv in zip(outputs, k2_scores, mv_scores, strict=True):
+    via_mv = sum(int(pooled) for _, pooled, _ in k2_scores)
+    statuses = Counter(status for _, _, status in k2_scores)
+    for o, (k2, _, _), mv in zip(outputs, k2_scores, mv_scores, strict=True):
         row = by_kind.setdefault(o.kind, {"n": 0, "k2_as_expected": 0, "mv_as_expected": 0, "agree": 0})
         row["n"] += 1
         row["k2_as_expected"] += int((k2 == 1.0) == o.expect_correct)
@@ -279,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         md_table(["kind", "n", "k2bench as labelled", "math-verify as labelled", "scores agree"],
                  [[k, r["n"], r["k2_as_expected"], r["mv_as_expected"], r["agree"]] for k, r in by_kind.items()]),
         "",
+        "k2bench verdict statuses: " + ", ".join(f"{s} {c}" for s, c in sorted(statuses.items()))
+        + " (an `error` would be an undecided comparison: timeout, cost bound, crash).",
+        "",
         f"Scores agree on {agree}/{n} outputs. Where they differ: raw math-verify parses the whole completion, "
         "so on a completion with no final answer it grades whatever LaTeX it last finds in the reasoning, and it "
         "has no `<answer>` rule; k2bench extracts only after `</think>` in K2's order (extract.py).",
@@ -302,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         "parallelism": PARALLELISM, "build_outputs_s": build_s,
         "k2bench_seconds": k2_times, "math_verify_seconds": mv_times,
         "k2bench_verdicts_per_s": k2_rate, "math_verify_verdicts_per_s": mv_rate, "ratio": ratio,
-        "by_kind": by_kind, "scores_agree": agree, "k2bench_decided_by_math_verify": via_mv,
+        "by_kind": by_kind, "k2bench_statuses": dict(statuses), "scores_agree": agree, "k2bench_decided_by_math_verify": via_mv,
         "examples": [asdict(o) | {"completion": o.completion[-300:]} for o in outputs[:: max(1, n // 12)]],
     }
     if args.quick:

@@ -239,12 +239,14 @@ def best_of_n(
 def grade_candidates(
     candidates: list[Candidate], gold: str, grader: str = "math", metadata: dict[str, Any] | None = None
 ) -> list[Any]:
-    """Each candidate's Verdict under the suite's grader (by name, suites/grading/registry.py)."""
+    """Each candidate's Verdict under the suite's grader (by name, suites/grading/registry.py); a candidate that
+    breaks the grader is `error`, not the run's end."""
     from suites.grading.registry import get_grader
+    from suites.grading.verdict import guarded
 
     grade = get_grader(grader)
     return [
-        grade(c.completion, gold, truncated=c.stop_reason in TRUNCATION_STOP_REASONS, metadata=metadata or {})
+        guarded(grade, c.completion, gold, truncated=c.stop_reason in TRUNCATION_STOP_REASONS, metadata=metadata or {})
         for c in candidates
     ]
 

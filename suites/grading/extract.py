@@ -8,7 +8,9 @@ Order (k2think-facts.md §2 "Answer extraction", the authors' RL reward code in 
   3. else the content of the last `<answer>...</answer>`; the closing tag may be missing because the
      K2-Think protocol stops generation at `</answer>` and servers strip the stop string;
   4. else the last `Answer:` line (also `Final answer:`, `**Answer:**`, `ANSWER:`);
-  5. else nothing: the grader reports `no_answer`, never `incorrect`.
+  5. else nothing: the grader reports `no_answer`, never `incorrect` (a bare number in prose is not an answer;
+     Math-Verify would take the last number or math span there, k2bench deliberately does not).
+What is found may be a sentence ("The smallest value is 12."): math_answer.stated_value reads its value.
 Pure Python, no framework imports.
 """
 

@@ -5,6 +5,10 @@ the log reports accuracy with its standard error *and* the rate of each failure 
 error) — an extraction failure or a truncation is visible, never folded silently into "wrong".
 Epoch reduction (`Epochs(k, "mean")`) averages each key per sample, so accuracy is avg@k and its stderr is
 clustered by problem (one reduced value per problem).
+No completion can end a task: every grader call goes through `verdict.guarded`, so an exception while grading
+one sample is that sample's `error` verdict with the cause (counted in the `error` rate), never a failed eval
+(issue 15). Configuration mistakes that are not about a completion (a scorer without the metadata its suite
+must provide, an unbound judge role) still stop the run with their message.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from inspect_ai.scorer import Score, Scorer, Target, accuracy, mean, scorer, std
 from inspect_ai.solver import TaskState
 
 from suites.grading.math_answer import grade_math
-from suites.grading.verdict import Verdict
+from suites.grading.verdict import Verdict, error_from, guarded
 
 if TYPE_CHECKING:
     from suites.grading.code_exec import CodeGrade, CodeTests
@@ -49,7 +53,7 @@ def math_scorer() -> Scorer:
 
     async def score(state: TaskState, target: Target) -> Score:
         grade = functools.partial(grade_math, state.output.completion, target.text, truncated=is_truncated(state))
-        verdict = await anyio.to_thread.run_sync(grade)
+        verdict = await anyio.to_thread.run_sync(guarded, grade)
         return verdict_to_score(verdict, stop_reason=state.output.stop_reason)
 
     return score
@@ -72,7 +76,7 @@ def math_set_scorer() -> Scorer:
         kind = state.metadata.get(ANSWER_KIND_KEY, "expression")
         grader = grade_answer_set if kind == "set" else grade_math
         grade = functools.partial(grader, state.output.completion, target.text, truncated=is_truncated(state))
-        verdict = await anyio.to_thread.run_sync(grade)
+        verdict = await anyio.to_thread.run_sync(guarded, grade)
         return verdict_to_score(verdict, stop_reason=state.output.stop_reason, answer_kind=kind)
 
     return score
@@ -100,7 +104,7 @@ def choice_scorer() -> Scorer:
         else:
             gold, n_choices = target.text, max(len(state.choices), 4)
             extra = {"gold_letter": gold}
-        verdict = grade_choice(state.output.completion, gold, n_choices=n_choices, truncated=is_truncated(state))
+        verdict = guarded(grade_choice, state.output.completion, gold, n_choices=n_choices, truncated=is_truncated(state))
         return verdict_to_score(verdict, stop_reason=state.output.stop_reason, **extra)
 
     return score
@@ -125,11 +129,11 @@ def rule_or_judge_scorer(judge_role: str = "grader") -> Scorer:
         completion, truncated = state.output.completion, is_truncated(state)
         if how == "choice":
             n_choices = int(state.metadata.get("n_choices", 4))
-            verdict = grade_choice(completion, target.text, n_choices=n_choices, truncated=truncated)
+            verdict = guarded(grade_choice, completion, target.text, n_choices=n_choices, truncated=truncated)
             return verdict_to_score(verdict, stop_reason=state.output.stop_reason, grading=how)
         if how == "math":
             grade = functools.partial(grade_math, completion, target.text, truncated=truncated)
-            verdict = await anyio.to_thread.run_sync(grade)
+            verdict = await anyio.to_thread.run_sync(guarded, grade)
             return verdict_to_score(verdict, stop_reason=state.output.stop_reason, grading=how)
         if how != "judge":
             raise ValueError(f"unknown {GRADING_KEY} {how!r} in sample {state.sample_id}")
@@ -147,7 +151,7 @@ def rule_or_judge_scorer(judge_role: str = "grader") -> Scorer:
         except Exception as err:  # the call failed: a grader error with its reason, not a wrong answer
             verdict = Verdict(0.0, "error", None, f"judge call to {judge} failed: {type(err).__name__}: {err}")
             return verdict_to_score(verdict, stop_reason=state.output.stop_reason, grading=how, judge_model=str(judge))
-        verdict = verdict_from_judge(reply)
+        verdict = guarded(verdict_from_judge, reply)
         return verdict_to_score(
             verdict,
             stop_reason=state.output.stop_reason,
@@ -192,7 +196,11 @@ def code_scorer(
         def grade() -> CodeGrade:
             return grade_code(completion, tests_of(state), truncated=truncated, limits=limits, float_tol=float_tol)
 
-        graded = await anyio.to_thread.run_sync(grade)
+        try:
+            graded = await anyio.to_thread.run_sync(grade)
+        except Exception as err:  # a sample whose tests or run broke the grader: its error, not the run's
+            return verdict_to_score(error_from(err, "grade_code"), stop_reason=state.output.stop_reason)
         return verdict_to_score(graded.verdict, stop_reason=state.output.stop_reason, **graded.metadata())
 
     return score
+

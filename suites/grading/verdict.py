@@ -1,14 +1,16 @@
 """The verdict every grader returns: score, status, extracted answer and reason.
 
 An extraction failure, a truncated generation or a grader error is never silently a wrong answer: each
-has its own status (DESIGN.md, "A grader"). Pure Python; imports no framework, so the same verdicts serve
+has its own status (DESIGN.md, "A grader"). `guarded` turns a grader's exception into an `error` verdict, so
+no single completion can end an eval (issue 15: one 5,000-digit answer once failed a whole task). Pure Python; imports no framework, so the same verdicts serve
 the inspect scorer (suites/grading/scorers.py) and the TRL reward (training/rewards.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Status = Literal["correct", "incorrect", "no_answer", "truncated", "error"]
 STATUSES: tuple[Status, ...] = ("correct", "incorrect", "no_answer", "truncated", "error")
@@ -39,3 +41,20 @@ def correct(extracted: str, reason: str) -> Verdict:
 
 def incorrect(extracted: str, reason: str) -> Verdict:
     return Verdict(0.0, "incorrect", extracted, reason)
+
+
+REASON_CHARS = 500  # how much of an exception's message a verdict keeps
+
+
+def guarded(grade: Callable[..., Verdict], *args: Any, **kwargs: Any) -> Verdict:
+    """Call a grader; an exception becomes an `error` verdict with its cause, counted in the error rate."""
+    try:
+        return grade(*args, **kwargs)
+    except Exception as err:  # one input that breaks a grader is that sample's error, not the run's
+        target = getattr(grade, "func", grade)  # a functools.partial names its function
+        return error_from(err, getattr(target, "__name__", type(target).__name__))
+
+
+def error_from(err: BaseException, grader: str) -> Verdict:
+    """The `error` verdict for an exception raised by `grader` (its type and message, cut to REASON_CHARS)."""
+    return Verdict(0.0, "error", None, f"{grader} raised {type(err).__name__}: {str(err)[:REASON_CHARS]}")

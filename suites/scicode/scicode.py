@@ -28,6 +28,7 @@ from suites._data import DataError
 from suites._protocol import K2THINK_SYSTEM_PROMPT, PAPER_EPOCHS, paper_generate_config, protocol_metadata
 from suites.grading.sandbox import Limits
 from suites.grading.scorers import STATUS_KEYS, is_truncated
+from suites.grading.verdict import error_from
 from suites.scicode import steps
 from suites.scicode.targets import missing_steps
 
@@ -105,7 +106,15 @@ def scicode_scorer(h5_path: str, time_s: float = TIME_LIMIT_S, memory_mb: int = 
         grade = functools.partial(
             steps.grade_problem, state.metadata, state.metadata[STEPS_KEY], h5_path, limits=limits, cmp=cmp
         )
-        grades = await anyio.to_thread.run_sync(grade)
+        try:
+            grades = await anyio.to_thread.run_sync(grade)
+        except Exception as err:  # grading this problem broke: its scored steps are `error`, the run goes on
+            n = len(steps.scored_steps(state.metadata))
+            value = {"accuracy": 0.0, "sub_correct": 0, "sub_total": n, **{f"steps_{k}": 0 for k in STATUS_KEYS}}
+            value["steps_error"] = n
+            reason = error_from(err, "grade_problem").reason
+            return Score(value=value, answer=f"0/{n} steps correct", explanation=reason,
+                         metadata={"status": "error", "steps": []})  # fmt: skip
         statuses = [g.verdict.status for g in grades]
         solved = all(s == "correct" for s in statuses)
         worst = next((s for s in ("error", "incorrect", "truncated", "no_answer") if s in statuses), "correct")

@@ -7,6 +7,8 @@ name (the "mode") and on which call it is (recognised from the authors' prompts)
   wrong-types    triage {"is_hard_problem": "yes", ...}; judge {"better_index": 2, ...} (an index out of range)
   authors-key    triage valid JSON but 7 topics; plan reply without <plan> tags; judge {"index": 1} (the
                  authors' parser key, which our fixed prompt/schema do not ask for)
+  digits-5000    a solver reply that boxes a 5,000-digit integer (issue 15: a degenerate digit run the grader
+                 must score `error` without failing the task; tests/grading/test_error_status.py)
 Anything else (a solver call) gets a short boxed answer. Usage is reported so accounting has numbers.
 
     python tests/systems/stub_openai_server.py 8019      # serves http://127.0.0.1:8019/v1
@@ -35,6 +37,7 @@ REPLIES = {
         "plan": "First factor the expression, then count the cases.",
         "judge": json.dumps({"index": 1, "explanation": "the authors' key"}),
     },
+    "digits-5000": {"solver": "<think>Counting.</think> The answer is $\\boxed{" + "9" * 5000 + "}$."},
 }
 
 
