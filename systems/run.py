@@ -499,6 +499,7 @@ def run(argv: list[str] | None = None) -> int:
                     max_samples=args.max_samples,
                     log_buffer=args.log_buffer,
                     retry_attempts=args.retry_attempts,
+                    retry_immediate=args.retry_attempts > 0,  # inspect warns that it is moot with no retries
                     log_dir_allow_dirty=True,  # one log dir holds every serving group of the run
                     metadata={"k2bench_run": run_identity},
                     display=args.display,
