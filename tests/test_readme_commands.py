@@ -104,6 +104,16 @@ def test_ci_runs_the_quick_start() -> None:
     assert [line for line in ci if line.startswith("bash scripts/")] == quick
 
 
+def test_environment_has_the_k2bench_entry_point() -> None:
+    """`inspect eval k2bench/...` (README) needs the installed metadata of this checkout's pyproject."""
+    from importlib.metadata import entry_points
+
+    names = {ep.name: ep.value for ep in entry_points(group="inspect_ai")}
+    assert names.get("k2bench") == "k2bench._registry", (
+        f"this environment's k2bench entry points are stale ({names}): run `pip install -e .` (scripts/bootstrap.sh does)"
+    )
+
+
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the working tree (what a fresh clone holds, plus uncommitted files) with .venv and .env."""
