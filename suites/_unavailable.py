@@ -6,7 +6,7 @@ not raise when its data is merely absent (`suites._data.DataUnavailable`: no mir
 HLE not provided, SciCode's test_data.h5 not given): it prints one line saying why and how to provide the
 data, and returns a task with no samples (an empty inspect `SampleSource`, the one dataset inspect accepts
 empty). That task runs nothing; its log says `k2bench_skipped: <reason>` in the eval metadata and its display
-name ends in "(skipped: data unavailable)". Corrupt or mismatched data still raises `DataError`, which inspect
+name in the log ends in "(skipped: data unavailable)". Corrupt or mismatched data still raises `DataError`, which inspect
 prints as one line (no traceback) and which stops the run: such data must be fixed, not skipped.
 
     @task
