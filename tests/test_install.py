@@ -48,7 +48,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()
-    Path(site, "test-env-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # every site-packages the test environment sees (its own; a layered venv's base too), never the checkout
+    deps = [p for p in sys.path if p.rstrip("/").endswith("site-packages") and Path(p).is_dir()]
+    Path(site, "test-env-deps.pth").write_text("".join(f"{p}\n" for p in deps or [sysconfig.get_paths()["purelib"]]))
     proc = subprocess.run(
         [str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", str(src)],
         capture_output=True, text=True,
