@@ -8,3 +8,6 @@ def k2bench():  # noqa: ANN201  (inspect's registry expects the class back)
     from models.embedded import EmbeddedModelAPI
 
     return EmbeddedModelAPI
+
+
+import models.endpoint_watch  # noqa: E402, F401  (registers the retry / dropped-protocol-setting hooks)

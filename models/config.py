@@ -17,6 +17,11 @@ A model config is data (DESIGN.md: one YAML per served configuration). Fields:
                fields this one starts from; mappings merge key by key (serve.args too), anything else is
                replaced. A variant names only what differs, e.g. vllm_cpu_smollm2_fp32.yaml
 
+Validated by pydantic (each file as written, then the merged config): unknown keys are refused, types are
+checked, `generate` must be valid inspect GenerateConfig fields. Every problem (YAML syntax, unknown or
+mistyped field, missing id/model, unset API key variable) is a `ModelConfigError`, one line naming the file
+and the field, which inspect and systems.run print without a traceback.
+
     from models.config import load_model_config
     cfg = load_model_config("models/smollm2.yaml")      # or by id: load_model_config("smollm2-135m-instruct")
     model = cfg.get_model()                              # an inspect Model (api key read from the env here)
@@ -25,45 +30,70 @@ A model config is data (DESIGN.md: one YAML per served configuration). Fields:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from inspect_ai._util.error import PrerequisiteError
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
 MODELS_DIR = Path(__file__).resolve().parent
-KNOWN_FIELDS = {
-    "id",
-    "model",
-    "model_args",
-    "generate",
-    "epochs",
-    "meta",
-    "base_url",
-    "base_url_env",
-    "api_key_env",
-    "serve",
-    "base",
-}
-REQUIRED_FIELDS = ("id", "model")
 
 
-class ModelConfigError(ValueError):
-    """A model config file is missing, malformed, or needs an environment variable that is not set."""
+class ModelConfigError(PrerequisiteError, ValueError):
+    """A model config file is missing, malformed, or needs an environment variable that is not set.
+
+    An inspect PrerequisiteError: printed as its one-line message, without a traceback."""
+
+    def __init__(self, message: str) -> None:
+        ValueError.__init__(self, message)
+        self.message = message
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    id: str
-    model: str
-    model_args: dict[str, Any] = field(default_factory=dict)
-    generate: dict[str, Any] = field(default_factory=dict)
-    epochs: int | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
+class _ModelFields(BaseModel):
+    """The fields of a model config (module docstring). Unknown keys are refused, types checked by pydantic."""
+
+    # `model_*` field names are ours, not pydantic's protected namespace
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    model_args: dict[str, Any] = Field(default_factory=dict)
+    generate: dict[str, Any] = Field(default_factory=dict)
+    epochs: PositiveInt | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
     base_url: str | None = None
     base_url_env: str | None = None
     api_key_env: str | None = None
     serve: dict[str, Any] | None = None
+
+    @field_validator("model_args")
+    @classmethod
+    def _no_key_in_file(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "api_key" in value:
+            raise ValueError("never put an API key in a config; name its variable in api_key_env")
+        return value
+
+    @field_validator("generate")
+    @classmethod
+    def _generate_config(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from inspect_ai.model import GenerateConfig
+
+        GenerateConfig(**value)  # fail at load, not mid-run, on a misspelt or mistyped field
+        return value
+
+
+class ModelConfigFile(_ModelFields):
+    """One YAML file as written: every field optional (a `base:` variant names only what differs)."""
+
+    id: str | None = None
+    model: str | None = None
+    base: str | None = None
+
+
+class ModelConfig(_ModelFields):
+    """A loaded model config: its base chain merged, `id` and `model` required."""
+
+    id: str
+    model: str
     path: str | None = None
 
     def resolved_base_url(self) -> str | None:
@@ -90,14 +120,11 @@ class ModelConfig:
     def with_overrides(
         self, model_args: dict[str, Any] | None = None, generate: dict[str, Any] | None = None
     ) -> ModelConfig:
-        """A copy with command-line overrides merged in (-M key=value, --max-tokens ...)."""
-        from dataclasses import replace
-
-        return replace(
-            self,
-            model_args={**self.model_args, **(model_args or {})},
-            generate={**self.generate, **(generate or {})},
-        )
+        """A copy with command-line overrides merged in (-M key=value, --max-tokens ...), validated like the file."""
+        data = self.model_dump()
+        data["model_args"] = {**self.model_args, **(model_args or {})}
+        data["generate"] = {**self.generate, **(generate or {})}
+        return _validated(ModelConfig, data, f"model config {self.id} with command-line overrides")
 
     def get_model(self, memoize: bool = True) -> Any:
         """An inspect Model whose own config is the `generate` block (what it uses when bound to a role; as the
@@ -126,6 +153,25 @@ class ModelConfig:
         }
 
 
+KNOWN_FIELDS = set(ModelConfigFile.model_fields)
+
+
+def _validated(schema: type[BaseModel], data: dict[str, Any], where: str) -> Any:
+    """pydantic validation with its errors as one line: `where: field: problem; ...`."""
+    try:
+        return schema.model_validate(data)
+    except ValidationError as err:
+        unknown = sorted(str(e["loc"][0]) for e in err.errors() if e["type"] == "extra_forbidden")
+        problems = [
+            f"{'.'.join(str(x) for x in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            for e in err.errors()
+            if e["type"] != "extra_forbidden"
+        ]
+        if unknown:
+            problems.insert(0, f"unknown fields {unknown} (known: {sorted(KNOWN_FIELDS)})")
+        raise ModelConfigError(f"{where}: " + "; ".join(problems)) from None
+
+
 def config_path(spec: str | Path) -> Path:
     """A path to a yaml, or a config id / file stem looked up in models/."""
     path = Path(spec)
@@ -137,7 +183,10 @@ def config_path(spec: str | Path) -> Path:
         if candidate.stem == str(spec):
             return candidate
     for candidate in sorted(MODELS_DIR.glob("*.yaml")):
-        data = yaml.safe_load(candidate.read_text()) or {}
+        try:
+            data = yaml.safe_load(candidate.read_text()) or {}
+        except yaml.YAMLError:  # a broken file is reported when it is loaded by name, not while searching
+            continue
         if isinstance(data, dict) and data.get("id") == str(spec):
             return candidate
     raise ModelConfigError(f"no model config {spec!r} (a .yaml path, or a file stem / id in {MODELS_DIR})")
@@ -161,14 +210,23 @@ def _merged(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ModelConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise ModelConfigError(f"{path}: expected a mapping of config fields, got {type(data).__name__}")
+    _validated(ModelConfigFile, data, str(path))  # unknown keys and wrong types, named in this very file
+    return data
+
+
 def _raw_config(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A config file's mapping with its `base:` chain merged in (the file's own fields win)."""
-    data = yaml.safe_load(path.read_text())
-    if not isinstance(data, dict):
-        raise ModelConfigError(f"{path}: expected a mapping, got {type(data).__name__}")
-    unknown = set(data) - KNOWN_FIELDS
-    if unknown:
-        raise ModelConfigError(f"{path}: unknown fields {sorted(unknown)} (known: {sorted(KNOWN_FIELDS)})")
+    data = _read_yaml(path)
     base = data.pop("base", None)
     if base is None:
         return data
@@ -182,28 +240,7 @@ def _raw_config(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 def load_model_config(spec: str | Path) -> ModelConfig:
     path = config_path(spec)
     data = _raw_config(path)
-    missing = [f for f in REQUIRED_FIELDS if not data.get(f)]
+    missing = [f for f in ("id", "model") if not data.get(f)]
     if missing:
         raise ModelConfigError(f"{path}: missing {missing}")
-    for key in ("model_args", "generate", "meta"):
-        if data.get(key) is not None and not isinstance(data[key], dict):
-            raise ModelConfigError(f"{path}: {key} must be a mapping")
-    if "api_key" in (data.get("model_args") or {}):
-        raise ModelConfigError(f"{path}: never put an API key in a config; name its variable in api_key_env")
-    if data.get("generate"):
-        from inspect_ai.model import GenerateConfig
-
-        GenerateConfig(**data["generate"])  # fail here, not mid-run, on a misspelt field
-    return ModelConfig(
-        id=str(data["id"]),
-        model=str(data["model"]),
-        model_args=dict(data.get("model_args") or {}),
-        generate=dict(data.get("generate") or {}),
-        epochs=int(data["epochs"]) if data.get("epochs") is not None else None,
-        meta=dict(data.get("meta") or {}),
-        base_url=data.get("base_url"),
-        base_url_env=data.get("base_url_env"),
-        api_key_env=data.get("api_key_env"),
-        serve=dict(data["serve"]) if data.get("serve") else None,
-        path=str(path),
-    )
+    return _validated(ModelConfig, {**data, "path": str(path)}, str(path))

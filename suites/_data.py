@@ -6,6 +6,12 @@ sha256 of its mirror file and of its canonical content. With `K2BENCH_DATA_DIR` 
 revision. A missing file, a wrong count or a checksum mismatch stops the run with a `DataError` that names
 the file and the expected and found values: a benchmark is never silently shorter or different.
 
+Errors are one line with the fix, no traceback: `DataError` is an inspect `PrerequisiteError`, which
+`inspect eval` prints as its message alone. `DataUnavailable` (a subclass) means the data is simply not here
+(no mirror file, no hub access): a suite then builds a skipped task (suites/_unavailable.py) so that
+`inspect eval suites` runs every other suite and says in one line why this one was skipped; corrupt or
+mismatched data is a plain `DataError` and stops the run.
+
 Canonical content = the records as the suites consume them (`id`, `problem`, `answer`, plus the source's
 own fields), serialised as sorted-key JSON lines; its sha256 is what a hub load is checked against.
 
@@ -26,13 +32,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inspect_ai._util.error import PrerequisiteError
+
 logger = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "K2BENCH_DATA_DIR"
 
 
-class DataError(RuntimeError):
-    """Benchmark data is missing, incomplete or not the data we pinned."""
+class DataError(PrerequisiteError, RuntimeError):
+    """Benchmark data is missing, incomplete or not the data we pinned (printed by inspect without a traceback)."""
+
+    def __init__(self, message: str) -> None:
+        RuntimeError.__init__(self, message)
+        self.message = message  # what inspect's exception hook prints
+
+
+class DataUnavailable(DataError):
+    """The data is not on this machine (no mirror file, hub unreachable or gated): the suite can be skipped."""
 
 
 @dataclass(frozen=True)
@@ -222,11 +238,13 @@ def mirror_file(name: str) -> Path:
     """Path of a benchmark's mirror file, checked to exist."""
     spec, root = benchmark(name), data_dir()
     if root is None:
-        raise DataError(f"{DATA_DIR_ENV} is not set; cannot locate the mirror file of {name}")
+        raise DataUnavailable(f"{DATA_DIR_ENV} is not set; cannot locate the mirror file of {name}")
     path = root / spec.mirror_path
     if not path.is_file():
-        raise DataError(
-            f"{name}: mirror file {path} is missing (expected {spec.mirror_path} under {DATA_DIR_ENV}={root})"
+        raise DataUnavailable(
+            f"{name}: mirror file {path} is missing (expected {spec.mirror_path} under {DATA_DIR_ENV}={root}). "
+            f"Point {DATA_DIR_ENV} at the benchmark mirror (layout of shared/data), or unset it to load "
+            f"{name} from the Hugging Face Hub at its pinned revision"
         )
     return path
 
@@ -239,7 +257,8 @@ def read_mirror_bytes(name: str) -> bytes:
     if found != spec.mirror_sha256:
         raise DataError(
             f"{name}: checksum mismatch for {path}: expected sha256 {spec.mirror_sha256}, found {found} "
-            f"({len(data)} bytes). The file is corrupted, truncated or a different version."
+            f"({len(data)} bytes). The file is corrupted, truncated or a different version: restore it from the "
+            f"mirror, or unset {DATA_DIR_ENV} to load {name} from the hub."
         )
     return data
 
@@ -281,7 +300,7 @@ def load_records(name: str) -> list[dict[str, Any]]:
 
 def _load_from_hub(spec: Benchmark) -> list[dict[str, Any]]:
     if spec.hub is None or spec.from_hub is None:
-        raise DataError(
+        raise DataUnavailable(
             f"{spec.name}: no hub source is declared; set {DATA_DIR_ENV} to a mirror holding {spec.mirror_path}"
         )
     import datasets  # heavy: imported only when the hub is actually used
@@ -296,7 +315,7 @@ def _load_from_hub(spec: Benchmark) -> list[dict[str, Any]]:
     try:
         rows = datasets.load_dataset(hub.repo, hub.config, split=hub.split, revision=hub.revision)
     except Exception as err:  # network or auth failures: say what we tried and how to go offline
-        raise DataError(
+        raise DataUnavailable(
             f"{spec.name}: could not load {where}: {err}. Offline? Set {DATA_DIR_ENV} to a mirror "
             f"directory holding {spec.mirror_path} (layout of shared/data)."
         ) from err

@@ -21,6 +21,15 @@ system whose planner/judge replies are schema-constrained checks that the role's
 `response_schema` (systems/roles.py: provider allow-list + one probe request) and refuses to run otherwise;
 each log's eval metadata records `system_roles` (who planned and judged, with what decoding config). After
 the run, a log whose planner or judge parsed fewer than 90% of its calls is named in a DEGENERATE warning.
+
+The run ends with the comparison table of what the log dir holds (systems/report.py: analysis' own
+per-run and paired-delta tables). `--commit NAME` also copies the finished logs to
+results/logs/committed/<model id>/NAME/ (GPQA logs redacted), where `tox -e reproduce-tables` reads them.
+A suite whose data is not on this machine is skipped with one line (suites/_unavailable.py); expected
+errors (bad config, missing data, unreachable endpoint) are one line, no traceback; a task that failed is
+named with its error, and the exit status is 1 when anything was skipped or failed. Like `inspect eval`,
+INSPECT_EVAL_LIMIT / INSPECT_EVAL_EPOCHS / INSPECT_EVAL_MAX_TOKENS give defaults for --limit / --epochs /
+--max-tokens (flags win): the README test runs every documented command small this way.
 """
 
 from __future__ import annotations
@@ -33,6 +42,9 @@ import importlib
 import inspect as pyinspect
 import json
 import logging
+import os
+import re
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -49,12 +61,26 @@ from systems.roles import check_schema_support, describe_roles, role_models
 logger = logging.getLogger("k2bench.run")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LOG_ROOT = REPO_ROOT / "results" / "logs"
+COMMITTED_LOG_ROOT = DEFAULT_LOG_ROOT / "committed"  # what `tox -e reproduce-tables` reads
+# inspect eval's own environment variables for these flags; systems.run takes them as defaults too
+ENV_DEFAULTS = {"limit": "INSPECT_EVAL_LIMIT", "epochs": "INSPECT_EVAL_EPOCHS", "max_tokens": "INSPECT_EVAL_MAX_TOKENS"}
 LOCK_NAME = ".k2bench-run.lock"
 RUNNER_ID = "k2bench.systems.run/1"
 
 
 class RunnerError(RuntimeError):
     pass
+
+
+def env_default(flag: str) -> int | None:
+    name = ENV_DEFAULTS[flag]
+    value = os.environ.get(name)
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise RunnerError(f"{name}={value!r} is not an integer") from None
 
 
 # --- suites -----------------------------------------------------------------------------------------------
@@ -116,14 +142,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--suites", required=True, help="comma-separated suite or task names (e.g. aime,aime2025)")
     parser.add_argument("--systems", required=True, help="comma-separated system ids / yaml paths; '+' composes")
     parser.add_argument("--model", required=True, help="model config: models/*.yaml path or its id")
-    parser.add_argument("--log-dir", help="default results/logs/<model id>")
-    parser.add_argument("--limit", type=int)
-    parser.add_argument("--epochs", type=int, help="default: the model config's epochs, else the suite's")
+    parser.add_argument("--log-dir", help="default results/logs/<model id> (scratch: not read by the tables)")
+    parser.add_argument(
+        "--commit",
+        metavar="NAME",
+        help="also copy the finished logs to results/logs/committed/<model id>/NAME (GPQA redacted), "
+        "where `tox -e reproduce-tables` reads them",
+    )
+    parser.add_argument("--limit", type=int, default=env_default("limit"), help="default $INSPECT_EVAL_LIMIT")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=env_default("epochs"),
+        help="default $INSPECT_EVAL_EPOCHS, else the model config's epochs, else the suite's",
+    )
     parser.add_argument("-M", "--model-arg", action="append", metavar="KEY=VALUE", help="override model_args")
     parser.add_argument(
         "-G", "--generate", action="append", metavar="KEY=VALUE", help="override a GenerateConfig field"
     )
-    parser.add_argument("--max-tokens", type=int)
+    parser.add_argument("--max-tokens", type=int, default=env_default("max_tokens"), help="default $INSPECT_EVAL_MAX_TOKENS")
     parser.add_argument("--temperature", type=float)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--model-role", action="append", metavar="ROLE=SPEC", help="bind planner / judge")
@@ -131,7 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--allow-known-broken", action="store_true", help="run an overlay where it is known broken")
     parser.add_argument("--max-connections", type=int)
     parser.add_argument("--max-samples", type=int)
-    parser.add_argument("--retry-attempts", type=int, default=3)
+    # 0: a failed task is not re-run in the same invocation (model calls already retry, bounded by the model
+    # config); re-running the command resumes it, keeping its completed samples
+    parser.add_argument("--retry-attempts", type=int, default=0)
     parser.add_argument("--log-buffer", type=int, help="samples per log flush (inspect default 10)")
     parser.add_argument("--display", default=None, help="inspect display: full, rich, plain, log, none")
     return parser
@@ -295,9 +334,106 @@ def effective_temperature(generate: dict[str, Any], tasks: list[Any]) -> float |
     return max((t for t in temps if t is not None), default=None)
 
 
+def skip_unavailable(built: list[tuple[Any, SystemConfig]]) -> tuple[list[tuple[Any, SystemConfig]], dict[str, str]]:
+    """Drop tasks whose suite data is not here (the factory already printed why); {suite: reason}."""
+    from suites._unavailable import skipped_reason
+
+    kept, skipped = [], {}
+    for task, system in built:
+        reason = skipped_reason(task)
+        if reason is None:
+            kept.append((task, system))
+        else:
+            skipped[task.name] = reason
+    return kept, skipped
+
+
+EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Timeout)\b[^:]*: .+")
+
+
+def error_line(error: Any) -> str:
+    """The error's cause in one line: inspect wraps a model call that failed all its retries in tenacity's
+    RetryError, whose message names only the exception type; the chained cause in the traceback says more."""
+    if error is None:
+        return "no error recorded"
+    causes = [line for line in (error.traceback or "").splitlines() if EXCEPTION_LINE.match(line)]
+    real = [line for line in causes if "RetryError" not in line]
+    if real:
+        return ("after retries: " if len(real) < len(causes) else "") + real[-1].strip()[:400]
+    return (error.message or "").strip().splitlines()[0][:400] if error.message else "no error recorded"
+
+
+def task_failures(logs: list[Any]) -> list[str]:
+    """One line per task that did not finish: its name, status and the cause of its error."""
+    return [
+        f"{log.eval.task}: {log.status}: {error_line(log.error)} (log: {log.location})"
+        for log in logs
+        if log.status != "success"
+    ]
+
+
+def record_protocol_check(logs: list[Any], skip_locations: set[str]) -> list[str]:
+    """Settings a provider dropped from its requests (models/endpoint_watch.py), per finished log: recorded in
+    the log's metadata as `protocol_check` (an inspect log edit) and returned as warning lines."""
+    from inspect_ai.log import MetadataEdit, ProvenanceData, edit_eval_log, read_eval_log, write_eval_log
+
+    from models.endpoint_watch import dropped_settings
+
+    warnings = []
+    for log in logs:
+        if log.status != "success" or not log.location or log.location in skip_locations:
+            continue
+        full = read_eval_log(log.location)
+        checked, dropped = 0, {}
+        for sample in full.samples or []:
+            for event in sample.events:
+                if getattr(event, "event", None) != "model" or getattr(getattr(event, "call", None), "request", None) is None:
+                    continue
+                checked += 1
+                for field, asked in dropped_settings(event).items():
+                    entry = dropped.setdefault(f"{event.model}:{field}", {"asked": asked, "calls": 0})
+                    entry["calls"] += 1
+        if not checked:
+            continue  # the provider records no request (the in-process embedded model): nothing to compare
+        check = {"checked_calls": checked, "dropped": dropped}
+        edited = edit_eval_log(
+            full,
+            [MetadataEdit(metadata_set={"protocol_check": check})],
+            ProvenanceData(author=RUNNER_ID, reason="generate settings compared with the requests the provider sent"),
+        )
+        write_eval_log(edited, log.location)
+        for key, entry in dropped.items():
+            warnings.append(
+                f"{full.eval.task}: {key.rsplit(':', 1)[0]} never received {key.rsplit(':', 1)[1]}="
+                f"{entry['asked']!r} ({entry['calls']} of {checked} requests lack it)"
+            )
+    return warnings
+
+
+def commit_logs(logs: list[Any], dest: Path) -> list[Path]:
+    """Copy finished logs where the tables are built from; GPQA logs only as redacted copies (results/README)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for log in logs:
+        if log.status != "success" or not log.location:
+            continue
+        source = Path(log.location.removeprefix("file://"))
+        if (log.eval.metadata or {}).get("suite") == "gpqa_diamond" or log.eval.task.startswith("gpqa_diamond"):
+            from suites.gpqa_diamond.redact import redact_log
+
+            written.append(redact_log(source, dest)[0])
+        else:
+            shutil.copy2(source, dest / source.name)
+            written.append(dest / source.name)
+    return written
+
+
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from inspect_ai import eval_set
+
+    import models.endpoint_watch  # noqa: F401  (retry lines and the dropped-setting check during the run)
+    from systems.report import comparison
 
     model_config = load_model_config(args.model)
     file_generate = dict(model_config.generate)  # the model's own defaults: what an unbound planner/judge starts from
@@ -309,7 +445,11 @@ def run(argv: list[str] | None = None) -> int:
     epochs = args.epochs if args.epochs is not None else model_config.epochs
     systems = [load_system(s) for s in args.systems.split(",") if s.strip()]
     factories = [f for name in args.suites.split(",") if name.strip() for f in suite_tasks(name.strip())]
+    if args.commit and args.log_dir:
+        raise RunnerError("--commit copies the run's logs from its scratch log dir; give --commit or --log-dir, not both")
     log_dir = Path(args.log_dir) if args.log_dir else DEFAULT_LOG_ROOT / model_config.id
+    if args.commit:
+        log_dir = log_dir / args.commit
 
     roles: dict[str, Any] = {}
     role_identity: dict[str, Any] = {}
@@ -327,6 +467,10 @@ def run(argv: list[str] | None = None) -> int:
         "model_roles": role_identity,
     }
     all_ok, probed = True, {}
+    skipped: dict[str, str] = {}
+    failures: list[str] = []
+    protocol_warnings: list[str] = []
+    all_logs: list[Any] = []
     with log_dir_lock(log_dir):
         for overlay, group in serving_groups(systems):
             built, epochs_on_eval = [], None
@@ -336,6 +480,10 @@ def run(argv: list[str] | None = None) -> int:
                     if epochs is not None and not applied:
                         epochs_on_eval = epochs
                     built.append((task, system))
+            built, group_skipped = skip_unavailable(built)
+            skipped.update(group_skipped)
+            if not built:
+                continue
             temperature = effective_temperature(generate, [task for task, _ in built])
             warnings: list[str] = []
             for system in group:  # refuses (raises) before any server starts or any request is sent
@@ -371,6 +519,7 @@ def run(argv: list[str] | None = None) -> int:
                     max_samples=args.max_samples,
                     log_buffer=args.log_buffer,
                     retry_attempts=args.retry_attempts,
+                    retry_immediate=args.retry_attempts > 0,  # inspect warns that it is moot with no retries
                     log_dir_allow_dirty=True,  # one log dir holds every serving group of the run
                     metadata={"k2bench_run": run_identity},
                     display=args.display,
@@ -381,6 +530,9 @@ def run(argv: list[str] | None = None) -> int:
                 if root_url is not None or overlay:
                     # skip logs that were already complete before this invocation (resumed runs)
                     annotate_logs(logs, serving_metrics(before, after, wall, facts), skip_locations=finished_before)
+                protocol_warnings += record_protocol_check(logs, skip_locations=finished_before)
+                failures += task_failures(logs)
+                all_logs += logs
                 all_ok = all_ok and ok
                 for log in logs:
                     reasons = degenerate_reasons(log_health(log))
@@ -388,15 +540,34 @@ def run(argv: list[str] | None = None) -> int:
                         logger.warning("DEGENERATE: %s (%s): %s", log.eval.task, log.location, "; ".join(reasons))
         for name in remove_superseded(log_dir):
             logger.warning("removed %s: a killed run's log, superseded by its resumed, finished log", name)
-    return 0 if all_ok else 1
+
+    if any(log.status == "success" for log in all_logs):
+        print("\n" + comparison(log_dir) + "\n")
+    committed = commit_logs(all_logs, COMMITTED_LOG_ROOT / model_config.id / args.commit) if args.commit else []
+    if committed:
+        print(f"committed {len(committed)} logs to {committed[0].parent}: regenerate the tables with `tox -e reproduce-tables`")
+    for line in protocol_warnings:
+        print(f"systems.run: PROTOCOL: {line}", file=sys.stderr)
+    for suite, reason in skipped.items():
+        print(f"systems.run: SKIPPED {suite}: {reason}", file=sys.stderr)
+    for line in failures:
+        print(f"systems.run: FAILED {line}", file=sys.stderr)
+    print(f"systems.run: logs in {log_dir}", file=sys.stderr)
+    return 0 if all_ok and not skipped and not failures else 1
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from inspect_ai._util.error import PrerequisiteError
+
+    from systems.serve import ServerError
+
     try:
         sys.exit(run())
-    except (RunnerError, ValueError) as err:
-        print(f"systems.run: {err}", file=sys.stderr)
+    except (RunnerError, PrerequisiteError, ServerError, ValueError, OSError, yaml.YAMLError) as err:
+        # expected problems (bad flag or config, data, endpoint, YAML): one line, no traceback. ModelConfigError
+        # and DataError are PrerequisiteErrors, SystemConfigError a ValueError, ServerError/OSError the endpoint
+        message = getattr(err, "message", None) or str(err)
+        print(f"systems.run: {type(err).__name__}: {message}", file=sys.stderr)
         sys.exit(2)
 
 

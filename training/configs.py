@@ -10,16 +10,32 @@ resolves to the dequantized SmolLM2 folder of models/embedded.py, so the CPU rec
 global / (per-device batch x processes), e.g. the paper's SFT batch of 512 = 2 x 256 GPUs, or 2 x 8 GPUs x 32.
 
     python -m training.configs training/recipes/Qwen2.5-32B/sft/config_k2think.yaml   # parse and validate
+
+Recipes chain: a `model_name_or_path` that is a local folder another recipe writes (its `output_dir`) and
+does not exist yet stops with one line naming the command that makes it. `K2BENCH_TRAIN_MAX_STEPS=N` caps any
+recipe at N optimiser steps (a smoke run of the documented commands; tests/test_readme_commands.py uses it).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 EMBEDDED_PREFIX = "embedded:"
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MAX_STEPS_ENV = "K2BENCH_TRAIN_MAX_STEPS"
+
+logger = logging.getLogger(__name__)
+
+
+class RecipeError(ValueError):
+    """A recipe or its inputs are wrong or missing (one line with the fix; sft.py/grpo.py print it, no traceback)."""
 
 
 @dataclass
@@ -44,9 +60,40 @@ class GRPOScriptArguments(SFTScriptArguments):
     )
 
 
+def producing_recipe(path: str) -> Path | None:
+    """The recipe whose output_dir is `path` (the command that makes a checkpoint another recipe loads)."""
+    import yaml
+
+    wanted = os.path.normpath(path)
+    for recipe in sorted(RECIPES_DIR.glob("*/*/config_*.yaml")):
+        output_dir = (yaml.safe_load(recipe.read_text()) or {}).get("output_dir")
+        if output_dir and os.path.normpath(str(output_dir)) == wanted:
+            return recipe
+    return None
+
+
+def check_local_model(value: str) -> None:
+    """Stop, naming the command that makes it, when `value` is a local checkpoint folder that does not exist.
+
+    A hub id (`Qwen/Qwen2.5-32B`) passes; a path (`training/out/x`, `./x`, `/x`, or any recipe's output_dir)
+    must exist."""
+    if value.startswith(EMBEDDED_PREFIX) or Path(value).expanduser().exists():
+        return
+    recipe = producing_recipe(value)
+    looks_local = value.startswith((".", "/", "~")) or Path(value.split("/")[0]).is_dir() or value.count("/") > 1
+    if recipe is None and not looks_local:
+        return  # a hub model id
+    if recipe is not None:
+        command = f"python training/{recipe.parent.name}.py --config {recipe.relative_to(REPO_ROOT)}"
+        raise RecipeError(f"checkpoint {value} does not exist: make it first with `{command}`")
+    raise RecipeError(f"checkpoint {value} does not exist (no recipe writes it): pass --model_name_or_path <dir>")
+
+
 def resolve_model_path(value: str) -> str:
-    """`embedded:smollm2-135m-instruct` -> the prepared local folder; anything else unchanged."""
+    """`embedded:smollm2-135m-instruct` -> the prepared local folder; a missing local checkpoint -> RecipeError
+    naming the command that makes it; anything else (a hub id, an existing folder) unchanged."""
     if not value.startswith(EMBEDDED_PREFIX):
+        check_local_model(value)
         return value
     from models.embedded import SMOLLM2_NAME, prepare_smollm2
 
@@ -54,6 +101,13 @@ def resolve_model_path(value: str) -> str:
     if name != SMOLLM2_NAME:
         raise ValueError(f"unknown embedded model {name!r}; available: {SMOLLM2_NAME}")
     return str(prepare_smollm2())
+
+
+def expected_errors() -> tuple[type[BaseException], ...]:
+    from suites._data import DataError
+    from training.rewards import GraderUnavailable
+
+    return (RecipeError, DataError, GraderUnavailable)
 
 
 def _dataclass_types(stage: str) -> tuple[type, ...]:
@@ -72,12 +126,20 @@ def parse(stage: str, argv: list[str] | None = None) -> tuple[Any, Any, Any]:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = TrlParser(_dataclass_types(stage))
-    script, train, model = parser.parse_args_and_config(argv)
+    try:
+        script, train, model = parser.parse_args_and_config(argv)
+    except (ValueError, OSError) as err:  # unknown recipe keys, a missing --config file
+        raise RecipeError(f"{shlex.join(argv)}: {err}") from None
+    cap = os.environ.get(MAX_STEPS_ENV)
+    if cap and (train.max_steps <= 0 or train.max_steps > int(cap)):
+        logger.warning("%s=%s caps max_steps (the recipe asks %s)", MAX_STEPS_ENV, cap, train.max_steps)
+        argv = [*argv, "--max_steps", cap]
+        script, train, model = parser.parse_args_and_config(argv)
     if script.global_batch_size is not None and "--gradient_accumulation_steps" not in argv:
         per_step = train.per_device_train_batch_size * train.world_size
         steps, rest = divmod(script.global_batch_size, per_step)
         if rest or steps < 1:
-            raise ValueError(
+            raise RecipeError(
                 f"global_batch_size {script.global_batch_size} is not a multiple of per-device batch "
                 f"{train.per_device_train_batch_size} x {train.world_size} processes"
             )

@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> str:
     from trl import GRPOTrainer
 
     script_args, training_args, model_args = configs.parse("grpo", argv)
+    configs.check_local_model(model_args.model_name_or_path)  # before any data or weights load
     train_dataset = data.rl_dataset(script_args.dataset, system_prompt_name=script_args.system_prompt,
                                     files=script_args.dataset_files, limit=script_args.dataset_limit,
                                     revision=script_args.dataset_revision)
@@ -72,4 +73,7 @@ def main(argv: list[str] | None = None) -> str:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    main()
+    try:
+        main()
+    except configs.expected_errors() as err:  # a wrong recipe, missing data or checkpoint: one line, the fix
+        sys.exit(f"training/grpo.py: {type(err).__name__}: {getattr(err, 'message', None) or err}")

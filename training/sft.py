@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> str:
     from trl import SFTTrainer
 
     script_args, training_args, model_args = configs.parse("sft", argv)
+    configs.check_local_model(model_args.model_name_or_path)  # before any data or weights load
     model_path, tokenizer = load_model_and_tokenizer(model_args, training_args, script_args.chat_template)
     train_dataset = data.sft_dataset(script_args.dataset, system_prompt_name=script_args.system_prompt,
                                      limit=script_args.dataset_limit, revision=script_args.dataset_revision)
@@ -80,4 +81,7 @@ def main(argv: list[str] | None = None) -> str:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    main()
+    try:
+        main()
+    except configs.expected_errors() as err:  # a wrong recipe, missing data or checkpoint: one line, the fix
+        sys.exit(f"training/sft.py: {type(err).__name__}: {getattr(err, 'message', None) or err}")

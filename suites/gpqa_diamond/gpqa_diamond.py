@@ -16,6 +16,7 @@ from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 from inspect_ai.solver import Generate, Solver, TaskState, generate, solver
 
 from suites._protocol import K2THINK_SYSTEM_PROMPT, PAPER_EPOCHS, paper_generate_config, protocol_metadata
+from suites._unavailable import skip_when_unavailable
 from suites.gpqa_diamond.questions import (
     DEFAULT_SEED,
     GPQAQuestion,
@@ -63,6 +64,7 @@ def gpqa_sample(question: GPQAQuestion, seed: int) -> Sample:
 
 
 @task
+@skip_when_unavailable
 def gpqa_diamond(epochs: int = PAPER_EPOCHS, shuffle_seed: int = DEFAULT_SEED) -> Task:
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")

@@ -15,6 +15,7 @@ from inspect_ai.model import ChatMessageSystem, ChatMessageUser, model_roles
 from inspect_ai.solver import Generate, Solver, TaskState, generate, solver
 
 from suites._protocol import K2THINK_SYSTEM_PROMPT, PAPER_EPOCHS, paper_generate_config, protocol_metadata
+from suites._unavailable import skip_when_unavailable
 from suites.grading.scorers import GRADING_KEY, rule_or_judge_scorer
 from suites.hle.records import hle_records
 
@@ -55,6 +56,7 @@ def hle_sample(record: dict) -> Sample:
 
 
 @task
+@skip_when_unavailable
 def hle(epochs: int = PAPER_EPOCHS, data_path: str | None = None, judge_role: str = "grader") -> Task:
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")

@@ -6,7 +6,8 @@ HLE is not in the offline mirror (gated on the hub: `cais/hle`, accept its terms
      `data/test-00000-of-00001.parquet` as downloaded);
   2. with K2BENCH_DATA_DIR set: `hle/test-00000-of-00001.parquet` (or `hle/hle.jsonl`) under it;
   3. without K2BENCH_DATA_DIR: the hub at the pinned commit below (needs HF access to the gated set).
-Anything else stops with a DataError that says all of this. The file's sha256 goes into the run's metadata.
+Anything else stops with a DataError that says all of this (DataUnavailable when no source is
+there at all: `inspect eval suites` then skips HLE with that line and runs the other suites). The file's sha256 goes into the run's metadata.
 
 Grading (suites.grading.scorers.rule_or_judge_scorer): multiple-choice questions by the chosen letter;
 exact-match questions whose answer is a number or a formula by the math grader; every other exact-match
@@ -22,7 +23,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from suites._data import DATA_DIR_ENV, DataError, data_dir
+from suites._data import DATA_DIR_ENV, DataError, DataUnavailable, data_dir
 
 HLE_REPO = "cais/hle"
 # pinned in several public evaluation harnesses; 2,500 questions at this commit
@@ -56,7 +57,7 @@ def load_hle(data_path: str | None = None) -> tuple[list[dict[str, Any]], str]:
         for candidate in MIRROR_CANDIDATES:
             if (root / candidate).is_file():
                 return _read_file(root / candidate)
-        raise DataError(f"hle: no HLE file under {DATA_DIR_ENV}={root}. {HOW_TO_PROVIDE}")
+        raise DataUnavailable(f"hle: no HLE file under {DATA_DIR_ENV}={root}. {HOW_TO_PROVIDE}")
     return _read_hub()
 
 
@@ -85,7 +86,7 @@ def _read_hub() -> tuple[list[dict[str, Any]], str]:
     try:
         rows = datasets.load_dataset(HLE_REPO, split=HLE_SPLIT, revision=HLE_REVISION)
     except Exception as err:
-        raise DataError(f"hle: could not load {where}: {type(err).__name__}: {err}. {HOW_TO_PROVIDE}") from err
+        raise DataUnavailable(f"hle: could not load {where}: {type(err).__name__}: {err}. {HOW_TO_PROVIDE}") from err
     records = [dict(row) for row in rows]
     _check_schema(records, where)
     return records, f"{where} ({len(records)} records)"

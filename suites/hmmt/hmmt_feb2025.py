@@ -14,6 +14,7 @@ from inspect_ai import Task, task
 from suites._data import load_records
 from suites._math_suite import math_task
 from suites._protocol import PAPER_EPOCHS
+from suites._unavailable import skip_when_unavailable
 from suites.grading.scorers import ANSWER_KIND_KEY
 
 # N-X: N bumps when results stop being comparable (data, prompt, grader), X for compatible changes
@@ -31,5 +32,6 @@ def hmmt_records() -> list[dict]:
 
 
 @task
+@skip_when_unavailable
 def hmmt_feb2025(epochs: int = PAPER_EPOCHS) -> Task:
     return math_task(BENCHMARK, version=VERSION, epochs=epochs, records=hmmt_records(), grader="math_set")

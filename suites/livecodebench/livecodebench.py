@@ -21,6 +21,7 @@ from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 from inspect_ai.solver import TaskState, generate
 
 from suites._protocol import K2THINK_SYSTEM_PROMPT, PAPER_EPOCHS, paper_generate_config, protocol_metadata
+from suites._unavailable import skip_when_unavailable
 from suites.grading.code_exec import CodeTests
 from suites.grading.scorers import code_scorer
 from suites.livecodebench.problems import (
@@ -60,6 +61,7 @@ def lcb_sample(tests: ProblemTests) -> Sample:
 
 
 @task
+@skip_when_unavailable
 def livecodebench(
     epochs: int = PAPER_EPOCHS,
     start_date: str = DEFAULT_START,

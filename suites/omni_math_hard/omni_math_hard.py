@@ -13,6 +13,7 @@ from inspect_ai import Task, task
 
 from suites._math_suite import math_task
 from suites._protocol import PAPER_EPOCHS
+from suites._unavailable import skip_when_unavailable
 from suites.omni_math_hard.selection import hard_records
 
 # N-X: N bumps when results stop being comparable (data, prompt, grader), X for compatible changes
@@ -20,5 +21,6 @@ VERSION = "1-A"
 
 
 @task
+@skip_when_unavailable
 def omni_math_hard(epochs: int = PAPER_EPOCHS) -> Task:
     return math_task("omni_math_hard", version=VERSION, epochs=epochs, records=hard_records())

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from suites._data import DataError
+from suites._data import DataError, DataUnavailable
+from suites._unavailable import skipped_reason
 from suites.grading.judge import read_judge_reply
 from suites.hle import records as hle_data
 from suites.hle.hle import hle
@@ -41,11 +42,15 @@ def hle_jsonl(tmp_path: Path) -> Path:
     return path
 
 
-def test_missing_data_error_says_how_to_provide_it(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_data_error_says_how_to_provide_it(data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.delenv(hle_data.HLE_PATH_ENV, raising=False)
-    with pytest.raises(DataError) as err:
-        hle()
+    with pytest.raises(DataUnavailable) as err:
+        hle_data.load_hle()
     message = str(err.value)
+    # the task itself is skipped with that reason (suites/_unavailable.py), so other suites still run
+    skipped = hle()
+    assert len(skipped.dataset) == 0 and skipped_reason(skipped) == message
+    assert message in capsys.readouterr().err
     for hint in ("not in the offline mirror", "-T data_path=", hle_data.HLE_PATH_ENV, "hle/test-00000-of-00001.parquet",
                  "cais/hle", hle_data.HLE_REVISION, "HF_TOKEN"):
         assert hint in message, hint
