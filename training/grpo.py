@@ -66,8 +66,9 @@ def main(argv: list[str] | None = None) -> str:
         tokenizer.save_pretrained(training_args.output_dir)
         trainer.state.save_to_json(str(Path(training_args.output_dir, "trainer_state.json")))  # the reward curve
         save_run_card(training_args.output_dir, "grpo", script_args, model_args, result.metrics)
-    # all ranks enter the process-group teardown together: one that reaches it while the main process is still
-    # writing files can hang in destroy_process_group (seen once in 7 two-process gloo runs; pytorch#75097)
+    # no collective may still be in flight when a rank exits: a gloo worker thread finishing one needs the GIL,
+    # and the process group's destructor at exit takes the group's lock while holding the GIL -> deadlock (seen
+    # with py-spy in 2 two-process CPU runs). A barrier here lets those threads finish while everyone waits.
     trainer.accelerator.wait_for_everyone()
     if hasattr(trainer, "end"):  # transformers >= 5.2x: release the accelerator state; older have no end()
         trainer.end()
