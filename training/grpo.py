@@ -52,8 +52,9 @@ def main(argv: list[str] | None = None) -> str:
     reward_funcs = rewards.resolve_rewards(script_args.reward_funcs)
     check_rewards(reward_funcs, set(train_dataset["domain"]))
     model_path, tokenizer = load_model_and_tokenizer(model_args, training_args, script_args.chat_template)
-    logger.info("GRPO on %s (%d prompts), model %s, rewards %s", script_args.dataset, len(train_dataset), model_path,
-                script_args.reward_funcs)
+    logger.info("GRPO on %s (%d prompts), model %s, rewards %s, process %d/%d", script_args.dataset,
+                len(train_dataset), model_path, script_args.reward_funcs, training_args.process_index,
+                training_args.world_size)  # one line per rank under accelerate launch
     trainer = GRPOTrainer(model=model_path, reward_funcs=reward_funcs, args=training_args,
                           train_dataset=train_dataset, processing_class=tokenizer)
     # a completion that ends without one of these ids was cut at max_completion_length -> verdict `truncated`
@@ -66,6 +67,10 @@ def main(argv: list[str] | None = None) -> str:
         tokenizer.save_pretrained(training_args.output_dir)
         trainer.state.save_to_json(str(Path(training_args.output_dir, "trainer_state.json")))  # the reward curve
         save_run_card(training_args.output_dir, "grpo", script_args, model_args, result.metrics)
+    # no collective may still be in flight when a rank exits: a gloo worker thread finishing one needs the GIL,
+    # and the process group's destructor at exit takes the group's lock while holding the GIL -> deadlock (seen
+    # with py-spy in 2 two-process CPU runs). A barrier here lets those threads finish while everyone waits.
+    trainer.accelerator.wait_for_everyone()
     if hasattr(trainer, "end"):  # transformers >= 5.2x: release the accelerator state; older have no end()
         trainer.end()
     return training_args.output_dir
