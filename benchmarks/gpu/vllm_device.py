@@ -211,6 +211,10 @@ def step_install(args: argparse.Namespace) -> dict[str, Any]:
     for group in filter(None, (args.with_extra or "").split(",")):  # only when a server start asked for one
         out[f"extra_{group}"] = join_and_unpack(WORK / "parts", WORK, manifest["extras"][group])
     log(f"install: unpacked {out['stream']}")
+    # site/ was on PYTHONPATH before it existed: the path finder cached "nothing there" for it
+    import importlib
+
+    importlib.invalidate_caches()
     out["pip_check"] = sh([sys.executable, "-m", "pip", "check"], timeout=120)
     out["environment"] = gpu_environment()
     log(f"install: environment {out['environment']}")
@@ -890,8 +894,11 @@ def step_grid(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def step_wait(args: argparse.Namespace) -> dict[str, Any]:
+    """Wait for the grid daemon: until it ends, --wait-s passes, or the call reaches --call-budget-s (so the call
+    returns, with its files, inside the device tool's 600 s)."""
     t0 = time.monotonic()
-    while alive("grid") and time.monotonic() - t0 < args.wait_s:
+    while (alive("grid") and time.monotonic() - t0 < args.wait_s
+           and time.monotonic() - CALL_T0 < args.call_budget_s):
         time.sleep(5)
     state = json.loads((WORK / "results" / "grid.json").read_text()) if (WORK / "results" / "grid.json").exists() else {}
     done = [f"{j['phase']}/{j['suite']}:{j.get('rc')}" for j in state.get("jobs", []) if "ended" in j]
@@ -909,7 +916,8 @@ def step_hook(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def step_stop(args: argparse.Namespace) -> dict[str, Any]:
-    return {"grid": stop_daemon("grid", signal.SIGTERM, 90), "serve": stop_daemon("serve", signal.SIGTERM, 60)}
+    """The grid first, with SIGINT (inspect cancels and writes its logs), then the server."""
+    return {"grid": stop_daemon("grid", signal.SIGINT, 90), "serve": stop_daemon("serve", signal.SIGTERM, 60)}
 
 
 # --- returning results -----------------------------------------------------------------------------------------
@@ -1014,7 +1022,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tiny-max-tokens", type=int, default=16)
     p.add_argument("--no-sandbox", action="store_true",
                    help="grid: generate code suites unscored (systems_run_noscore.py); score them with vllm_rescore.py")
-    p.add_argument("--wait-s", type=float, default=500)
+    p.add_argument("--wait-s", type=float, default=1e9)
+    p.add_argument("--call-budget-s", type=float, default=560, help="wait: return once the call has run this long")
     p.add_argument("--hook-s", type=float, default=240)
     return p.parse_args(argv)
 

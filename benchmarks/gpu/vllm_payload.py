@@ -126,6 +126,11 @@ STRIP: dict[str | None, dict[str, str]] = {
         "inspect_ai/binaries": "inspect sandbox-tools executables for docker sandboxes",
     },
 }
+# Metadata conflicts with the image that are known and left alone: the image's version is what runs
+KNOWN_IMAGE_CONFLICTS = {
+    "numpy": "the image has 2.5.2; mistral-common 1.13.1 declares numpy<2.4 on Python <= 3.12 and numba 0.65 (vLLM's "
+             "pin; the image has its own numba) <2.5. vLLM 0.26 ran with the image's numpy (vllm-gpu.md)",
+}
 PACKAGES_RE = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)")
 
 
@@ -407,8 +412,10 @@ def check(args: argparse.Namespace) -> int:
                        for i in json.loads((Path(tmp) / "r.json").read_text())["install"]}
             locked = {norm(n): v for n, v in pins}
             extra_needed = sorted(f"{n}=={v}" for n, v in planned.items() if locked.get(n) != v
-                                  and n not in OPTIONAL_KERNELS)
+                                  and n not in OPTIONAL_KERNELS and n not in KNOWN_IMAGE_CONFLICTS)
+            known = {n: KNOWN_IMAGE_CONFLICTS[n] for n in planned if n in KNOWN_IMAGE_CONFLICTS}
         results["closure"] = {"ok": closure.returncode == 0 and not extra_needed, "needs_beyond_lock": extra_needed,
+                              "known_image_conflicts": known if closure.returncode == 0 else None,
                               "stderr": closure.stderr.strip()[-2000:]}
         # 2. unpack the stream exactly as the device does, into a fresh folder
         unpack = Path(tmp) / "k2"
