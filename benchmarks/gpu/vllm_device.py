@@ -302,7 +302,7 @@ def step_smoke(args: argparse.Namespace) -> dict[str, Any]:
             log(f"smoke: server FAILED to start:\n{out['error']}")
             write_json("smoke.json", out)
             raise SystemExit(3) from err
-        with server:
+        try:  # started above: VLLMServer's context manager would start it a second time
             name = server.served_model_names[0]
             reply = chat(server.base_url, name, [{"role": "user", "content": "What is 2 + 3? Answer briefly."}],
                          max_tokens=32, temperature=0)
@@ -321,6 +321,8 @@ def step_smoke(args: argparse.Namespace) -> dict[str, Any]:
             from systems.serve import scrape_metrics
 
             out["metrics_names"] = sorted(k for k in scrape_metrics(server.root_url) if k.startswith("vllm:"))[:80]
+        finally:
+            server.stop()
         log(f"smoke: up in {out['start_s']} s; chat {out['chat']['text']!r}; json {out['json_schema']}")
         return out
     finally:
@@ -477,9 +479,11 @@ def measure_variant(args: argparse.Namespace, variant: dict[str, Any], prompts: 
         row["error"] = str(err)[-4000:]
         log(f"spec {variant['name']}: FAILED to start: {row['error'][-800:]}")
         return row
-    with server:
+    try:  # started above: VLLMServer's context manager would start it a second time
         log(f"spec {variant['name']}: up in {row['start_s']} s")
         row.update(measure_server(args, server.base_url, server.root_url, name, prompts, sweep))
+    finally:
+        server.stop()
     return row
 
 
@@ -561,8 +565,13 @@ def daemon(name: str, argv: list[str], env: dict[str, str] | None = None) -> int
 
 
 def alive(name: str) -> int | None:
+    """The daemon's pid while it runs. A daemon this process started and that has exited is reaped here (a
+    zombie still answers kill(pid, 0))."""
     with contextlib.suppress(OSError, ValueError):
         pid = int(pid_file(name).read_text())
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return None
         os.kill(pid, 0)
         return pid
     return None
@@ -1023,7 +1032,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-sandbox", action="store_true",
                    help="grid: generate code suites unscored (systems_run_noscore.py); score them with vllm_rescore.py")
     p.add_argument("--wait-s", type=float, default=1e9)
-    p.add_argument("--call-budget-s", type=float, default=560, help="wait: return once the call has run this long")
+    p.add_argument("--call-budget-s", type=float, default=500,
+                   help="wait: return once the call has run this long (stop and pack follow: ~<60 s)")
     p.add_argument("--hook-s", type=float, default=240)
     return p.parse_args(argv)
 

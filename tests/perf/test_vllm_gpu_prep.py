@@ -162,3 +162,17 @@ def test_pack_stays_inside_the_device_limits_and_sends_each_file_once(tmp_path, 
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         assert len(tar.getnames()) == 12 - first
     assert json.loads((out / "status.json").read_text())["returned_files"] == 12 - first
+
+
+def test_a_finished_daemon_is_not_alive(tmp_path, monkeypatch):
+    """The grid daemon is the driver's child: once it exits it is a zombie until reaped, and `wait` must end."""
+    monkeypatch.setattr(vllm_device, "WORK", tmp_path)
+    (tmp_path / "results").mkdir()
+    pid = vllm_device.daemon("quick", [sys.executable, "-c", "pass"])
+    deadline = time.time() + 30
+    while vllm_device.alive("quick") and time.time() < deadline:
+        time.sleep(0.2)
+    assert vllm_device.alive("quick") is None
+    slow = vllm_device.daemon("slow", [sys.executable, "-c", "import time; time.sleep(30)"])
+    assert vllm_device.alive("slow") == slow and pid != slow
+    assert vllm_device.stop_daemon("slow", wait_s=10) and vllm_device.alive("slow") is None
