@@ -87,8 +87,8 @@ def render_spec(spec: dict[str, Any]) -> list[str]:
     return [
         "## Speculative decoding on vLLM (benchmarks/gpu/vllm_device.py `spec`)", "",
         f"One server per variant, started from models/vllm_h200_smollm2.yaml by systems/serve.py with the overlay's "
-        f"`speculative_config`; {len(spec['prompts'])} prompts (systems/speculative.py's six, two input-grounded, "
-        f"AIME 2025 under the K2 system prompt), greedy, {spec['max_tokens']} new tokens. Concurrency 1 = the "
+        f"`speculative_config`; {len(spec['prompts'])} prompts ({', '.join(spec['prompts'])}; AIME 2025 under the "
+        f"K2 system prompt), greedy, {spec['max_tokens']} new tokens. Concurrency 1 = the "
         "prompts one at a time (also the token-for-token comparison with plain of the same dtype, token ids from "
         "`return_token_ids`); 8 and 64 = waves of requests cycling the prompts. Per request: completion tokens / "
         "latency, median (min-max). Acceptance = accepted / drafted tokens from the server's /metrics over that "
@@ -98,7 +98,7 @@ def render_spec(spec: dict[str, Any]) -> list[str]:
         f"sequence's KV cache ({2 * geometry['layers'] * geometry['kv_heads'] * geometry['head_dim']} values per "
         f"token), at the {spec['bandwidth_Bps'] / 1e12:.2f} TB/s measured on this card ({spec['bandwidth_source']});"
         " the bound is for the concurrency and mean context of that row.", "",
-        *md_table(["variant", "dtype", "concurrency", "aggregate tok/s", "per request tok/s", "bound tok/s",
+        md_table(["variant", "dtype", "concurrency", "aggregate tok/s", "per request tok/s", "bound tok/s",
                    "acceptance", "greedy identical", "equivalence"], spec_rows(spec)),
         "", f"Suffix decoding: {spec['suffix_decoding']}.", "",
     ]
@@ -125,9 +125,9 @@ def render_harness(h: dict[str, Any]) -> list[str]:
         f"{h['suite']}, {h['limit']} problems x 1 epoch, temperature 0, max_tokens {h['max_tokens']}, top_p 0.95, "
         f"stop `</answer>`, seed 1234, {h['concurrency']} connections for every harness, {h['repeats']} repeats in "
         "rotating order; median (min-max). Ratios are per repeat against raw's run of the same repeat.", "",
-        *md_table(["harness", "process wall s", "eval phase s", "wall / raw", "eval / raw", "generated tokens"], table),
+        md_table(["harness", "process wall s", "eval phase s", "wall / raw", "eval / raw", "generated tokens"], table),
         "", "Where k2bench's wall time goes (inspect log timestamps):", "",
-        *md_table(["harness", "repeat", "start-up s", "eval s", "shutdown s"], split), "",
+        md_table(["harness", "repeat", "start-up s", "eval s", "shutdown s"], split), "",
     ]
 
 
@@ -141,7 +141,7 @@ def render_grid(g: dict[str, Any]) -> list[str]:
         f"{fmt(g.get('aggregate_tok_s'))} tok/s aggregate over the whole grid. max_tokens = 8192 - the suite's "
         "longest prompt (halved, less 128, for plan/judge systems). The logs and their tables: results/logs, "
         "results/tables (python -m analysis).", "",
-        *md_table(["phase", "suite", "system", "epochs", "max_tokens", "longest prompt", "rc", "seconds"], rows), "",
+        md_table(["phase", "suite", "system", "epochs", "max_tokens", "longest prompt", "rc", "seconds"], rows), "",
     ]
 
 
