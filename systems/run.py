@@ -85,8 +85,34 @@ def env_default(flag: str) -> int | None:
 # --- suites -----------------------------------------------------------------------------------------------
 
 
+def file_tasks(path: Path) -> list[Callable[..., Any]]:
+    """The @task functions defined in a task file of this repo, e.g. training/heldout_task.py (as `inspect eval`
+    takes a file): imported as its module (`training.heldout_task`), so its own absolute imports work."""
+    from inspect_ai._util.registry import is_registry_object
+
+    resolved = path.resolve()
+    if not resolved.is_file():
+        raise RunnerError(f"no task file {path}")
+    try:
+        module_name = ".".join(resolved.relative_to(REPO_ROOT).with_suffix("").parts)
+    except ValueError:
+        raise RunnerError(f"task file {path} is outside the repository {REPO_ROOT}") from None
+    module = importlib.import_module(module_name)
+    tasks = [
+        obj
+        for obj in vars(module).values()
+        if callable(obj) and getattr(obj, "__module__", None) == module_name and is_registry_object(obj, type="task")
+    ]
+    if not tasks:
+        raise RunnerError(f"task file {path} defines no @task")
+    return sorted(tasks, key=lambda f: f.__name__)
+
+
 def suite_tasks(name: str) -> list[Callable[..., Any]]:
-    """Task factories for a suite name: a registered task's name, or a suites/<name>/ package (all its tasks)."""
+    """Task factories for a suite name: a registered task's name, a suites/<name>/ package (all its tasks), or a
+    task file of this repo (`training/heldout_task.py`: its @task functions)."""
+    if name.endswith(".py"):
+        return file_tasks(Path(name))
     registry = importlib.import_module("suites._registry")
     factories = [
         obj for obj in vars(registry).values() if callable(obj) and getattr(obj, "__module__", "").startswith("suites.")
@@ -138,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m systems.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--suites", required=True, help="comma-separated suite or task names (e.g. aime,aime2025)")
+    parser.add_argument("--suites", required=True, help="comma-separated suite or task names (e.g. aime,aime2025) or task files (training/heldout_task.py)")
     parser.add_argument("--systems", required=True, help="comma-separated system ids / yaml paths; '+' composes")
     parser.add_argument("--model", required=True, help="model config: models/*.yaml path or its id")
     parser.add_argument("--log-dir", help="default results/logs/<model id> (scratch: not read by the tables)")

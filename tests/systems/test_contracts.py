@@ -162,6 +162,24 @@ def test_suite_tasks_carry_their_grader(data_dir: Path) -> None:
         assert task.metadata["grader"] == grader, name
 
 
+def test_task_files_are_suites_too(tmp_path: Path) -> None:
+    """`--suites training/heldout_task.py` (the positive control's task, outside suites/) takes the file's @task
+    functions with their declared grader; a file without a task, or outside the repository, is one clear error."""
+    from systems.run import RunnerError, suite_tasks
+
+    (factory,) = suite_tasks("training/heldout_task.py")
+    task = factory(epochs=1)
+    assert factory.__name__ == "arith_heldout" and task.metadata["grader"] == "math" and len(task.dataset) == 200
+    with pytest.raises(RunnerError, match="defines no @task"):
+        suite_tasks("training/data.py")
+    outside = tmp_path / "x.py"
+    outside.write_text("")
+    with pytest.raises(RunnerError, match="outside the repository"):
+        suite_tasks(str(outside))
+    with pytest.raises(RunnerError, match="no task file"):
+        suite_tasks("training/missing.py")
+
+
 def test_registry_keys_match_the_scorers() -> None:
     from suites.grading import registry, scorers
 
