@@ -10,7 +10,7 @@ Writes, into the git-ignored folder .device/ (and the wheel into .whl/):
   decode_inputs.json                       prompt token ids (chat template applied here), the GGUF sha256,
                                            and a fingerprint of the dequantized weights for the device to match
 
-    K2BENCH_DATA_DIR=/work/shared/data python benchmarks/gpu/prepare_payload.py
+    K2BENCH_DATA_DIR=/work/shared/data python -m benchmarks.gpu.prepare_payload
 """
 
 from __future__ import annotations
@@ -67,7 +67,6 @@ def weights_fingerprint(model) -> str:
 
 
 def main() -> int:
-    sys.path.insert(0, str(REPO))
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from models.embedded import prepare_smollm2, smollm2_gguf_path
@@ -119,4 +118,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if not __package__:  # run by path: the checkout is importable only from the repository root
+        sys.exit("run it as a module from the repository root: python -m benchmarks.gpu.prepare_payload")
     sys.exit(main())
