@@ -15,6 +15,7 @@ Writes, into the git-ignored folder .device/ (and the wheel into .whl/):
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import subprocess
@@ -66,7 +67,8 @@ def weights_fingerprint(model) -> str:
     return digest.hexdigest()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)  # no options; --help says what
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from models.embedded import prepare_smollm2, smollm2_gguf_path

@@ -136,3 +136,17 @@ def test_health_reads_the_store_models_by_their_keys():
     for model in (Accounting, Plans, BestOfN):
         model(store=written)  # a StoreModel writes its fields' defaults under `<class>:<field>`
     assert set(STORE_KEYS.values()) <= set(written.keys())
+
+
+def test_benchmarks_readme_commands_name_runnable_modules():
+    """benchmarks/README.md's commands (hour-long measurements, so not run here as written) name modules that
+    start: each `python -m benchmarks.<module>` answers --help; its --render-only form runs in
+    tests/perf/test_perf_helpers.py and run_all's --render-only."""
+    readme = (REPO / "benchmarks" / "README.md").read_text(encoding="utf-8")
+    commands = set(re.findall(r"python -m (benchmarks(?:\.\w+)+)", readme))
+    table = set(re.findall(r"^\| `(\w+)` \|", readme, flags=re.MULTILINE))  # the module table's entry points
+    assert "benchmarks.run_all" in commands and {"harness_bench", "lm_eval_crosscheck", "plots"} <= table
+    for module in sorted(commands | {f"benchmarks.{name}" for name in table}):
+        proc = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0 and "usage:" in proc.stdout, (module, proc.stderr[-1500:])
