@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import fcntl
 import importlib
 import inspect as pyinspect
@@ -497,7 +496,7 @@ def run(argv: list[str] | None = None) -> int:
                 identity = {**model_config.identity(), "k2bench_run": run_identity}
                 # the model under test carries its config file's generate; -G/--max-tokens/... go in at eval
                 # level, where they reach the solver but not an unbound planner/judge (systems/roles.py)
-                solver_model = dataclasses.replace(cfg, generate=file_generate).get_model()
+                solver_model = cfg.model_copy(update={"generate": file_generate}).get_model()
                 for system in group:  # refuses (raises) before any sample when a role cannot honour the schema
                     for note in check_schema_support(system, role_models(solver_model, roles), probed):
                         logger.warning("UNCONSTRAINED: %s", note)
