@@ -22,9 +22,9 @@ Also (parts of the same run; `--only a,b` re-measures some and keeps the stored 
   threads       1 vs 2 torch threads at C=1 and C=8, on the quiet machine and beside a competing busy process
   dtype         bf16 vs fp32 in the embedded engine at C=1 and C=8
 
-    K2BENCH_DATA_DIR=/work/shared/data python benchmarks/engine_bench.py            # ~15 min on 2 cores
-    K2BENCH_DATA_DIR=/work/shared/data python benchmarks/engine_bench.py --quick    # 1 repeat, C=1,8, no vLLM
-    python benchmarks/engine_bench.py --render-only
+    K2BENCH_DATA_DIR=/work/shared/data python -m benchmarks.engine_bench            # ~15 min on 2 cores
+    K2BENCH_DATA_DIR=/work/shared/data python -m benchmarks.engine_bench --quick    # 1 repeat, C=1,8, no vLLM
+    python -m benchmarks.engine_bench --render-only
 Writes results/perf/engine_bench.{md,json} (+ engine_bench.png).
 """
 
@@ -43,7 +43,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+if not __package__:  # run by path: benchmarks/ is a package whose modules import each other by name
+    sys.exit("run it as a module from the repository root: python -m benchmarks.engine_bench ...")
 
 from benchmarks._perf import OUT_DIR, fmt_stat, machine_info, machine_line, md_table, summarize, write_result  # noqa: E402
 
