@@ -72,6 +72,8 @@ def test_positive_control_logs_are_committed_and_measure_what_they_say():
         assert len({str(s.id) for s in best.samples}) >= 200
         assert {str(s.id) for s in best.samples} == {str(s.id) for s in plain.samples}
         judge_calls = judge_parsed = differing = 0
+        lost = sorted(str(s.id) for s in best.samples if "Accounting:calls" not in s.store)
+        assert not lost, f"{len(lost)} best-of-N samples lost their call records (store), e.g. {lost[:3]}"
         for s in best.samples:
             calls = s.store["Accounting:calls"]
             candidates = [c for c in calls if c["purpose"] == "candidate"]
