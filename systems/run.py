@@ -191,7 +191,8 @@ def serving(
     model_config: ModelConfig, overlay: dict[str, Any] | None, serve: bool
 ) -> Iterator[tuple[ModelConfig, str | None, dict[str, Any]]]:
     """Yield (model config to use, root URL whose /metrics to read or None, facts about the serving)."""
-    from systems.serve import root_url_of, server_for
+    from systems.metrics import root_url_of
+    from systems.serve import server_for
 
     facts: dict[str, Any] = {"overlay": overlay}
     if serve:
@@ -227,7 +228,7 @@ def is_local(url: str) -> bool:
 def read_counters(root_url: str | None) -> dict[str, float] | None:
     if root_url is None:
         return None
-    from systems.serve import serving_counters
+    from systems.metrics import serving_counters
 
     try:
         return serving_counters(root_url)
@@ -239,7 +240,7 @@ def read_counters(root_url: str | None) -> dict[str, float] | None:
 def serving_metrics(
     before: dict[str, float] | None, after: dict[str, float] | None, wall_s: float, facts: dict[str, Any]
 ) -> dict[str, Any]:
-    from systems.serve import counter_delta
+    from systems.metrics import counter_delta
 
     out: dict[str, Any] = {k: v for k, v in facts.items() if k != "command"} | {"wall_s": round(wall_s, 2)}
     if before is None or after is None:
