@@ -1,4 +1,4 @@
-"""Every command in README.md, systems/README.md and training/README.md, run as written (issue 16).
+"""Every command in README.md, systems/, training/, suites/ and suites/grading/ README.md, run as written (issue 16).
 
 The fenced ```bash blocks of each README are split into commands (backslash continuations joined) and run in
 order, one bash session per block, in a fresh copy of the checkout (tracked and untracked files; .venv linked),
@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-READMES = ("README.md", "systems/README.md", "training/README.md")
+READMES = ("README.md", "systems/README.md", "training/README.md", "suites/README.md", "suites/grading/README.md")
 
 # the caps: environment variables the READMEs document, and the flags they bound
 SMALL_ENV = {

@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 INSPECT = str(Path(sys.executable).with_name("inspect"))
-WITH_DATA = {"aime2024", "aime2025", "gpqa_diamond", "hmmt_feb2025", "livecodebench", "math500", "omni_math_hard"}
+WITH_DATA = {"aime2024", "aime2025", "gpqa_diamond", "hmmt_feb2025", "livecodebench_v5", "math500", "omni_math_hard"}
 WITHOUT_DATA = {"hle", "scicode"}  # HLE is not in the mirror; SciCode's test_data.h5 is not bundled
 
 
