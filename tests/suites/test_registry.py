@@ -81,3 +81,19 @@ def test_corrupt_data_is_one_line_not_a_traceback(tmp_path: Path, data_dir: Path
     message = text[text.index("aime2025: checksum mismatch for") :]
     assert "expected sha256 431ee78e" in message and message.endswith("to load aime2025 from the hub.")
     assert len(proc.stdout.splitlines()) <= 15, proc.stdout
+
+
+@pytest.mark.slow
+def test_a_former_name_runs_todays_suite_with_a_deprecation_line(tmp_path: Path, data_dir: Path) -> None:
+    from inspect_ai.log import list_eval_logs, read_eval_log
+
+    proc = subprocess.run(
+        [INSPECT, "eval", "k2bench/livecodebench", "--limit", "1", "-T", "epochs=1", "--max-tokens", "8",
+         "--log-dir", str(tmp_path), "--display", "plain"],
+        cwd=ROOT, env=_env(K2BENCH_DATA_DIR=str(data_dir)), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "k2bench: suite 'livecodebench' is now named 'livecodebench_v5'; the old name will be removed" in proc.stderr
+    (log,) = [read_eval_log(i.name) for i in list_eval_logs(str(tmp_path))]
+    assert log.eval.task == log.eval.metadata["suite"] == "livecodebench_v5"  # the log carries today's name
+    assert log.status == "success" and len(log.samples) == 1
