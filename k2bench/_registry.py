@@ -64,7 +64,13 @@ def _namespaced(factory: Callable[..., Task], name: str | None = None) -> Callab
     build.__doc__ = factory.__doc__
     build.__signature__ = pyinspect.signature(factory)  # type: ignore[attr-defined]  # -T args and their defaults
     build.__module__ = __name__  # the registry namespace comes from the defining module's package
-    return task(build)
+    # inspect prefixes the package only when it sees k2bench as installed; an editable install run from the
+    # checkout may not look installed (pip leaves k2bench.egg-info in the checkout, which shadows the
+    # dist-info's direct_url.json), so name the task k2bench/<name> outright in that case
+    from inspect_ai._util.package import get_installed_package_name
+
+    name = factory.__name__ if get_installed_package_name(build) == "k2bench" else f"k2bench/{factory.__name__}"
+    return task(name=name)(build)
 
 
 SUITE_FACTORIES: dict[str, Callable[..., Task]] = {

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import fcntl
 import importlib
 import inspect as pyinspect
@@ -197,7 +196,8 @@ def serving(
     model_config: ModelConfig, overlay: dict[str, Any] | None, serve: bool
 ) -> Iterator[tuple[ModelConfig, str | None, dict[str, Any]]]:
     """Yield (model config to use, root URL whose /metrics to read or None, facts about the serving)."""
-    from systems.serve import root_url_of, server_for
+    from systems.metrics import root_url_of
+    from systems.serve import server_for
 
     facts: dict[str, Any] = {"overlay": overlay}
     if serve:
@@ -233,7 +233,7 @@ def is_local(url: str) -> bool:
 def read_counters(root_url: str | None) -> dict[str, float] | None:
     if root_url is None:
         return None
-    from systems.serve import serving_counters
+    from systems.metrics import serving_counters
 
     try:
         return serving_counters(root_url)
@@ -245,7 +245,7 @@ def read_counters(root_url: str | None) -> dict[str, float] | None:
 def serving_metrics(
     before: dict[str, float] | None, after: dict[str, float] | None, wall_s: float, facts: dict[str, Any]
 ) -> dict[str, Any]:
-    from systems.serve import counter_delta
+    from systems.metrics import counter_delta
 
     out: dict[str, Any] = {k: v for k, v in facts.items() if k != "command"} | {"wall_s": round(wall_s, 2)}
     if before is None or after is None:
@@ -501,7 +501,7 @@ def run(argv: list[str] | None = None) -> int:
                 identity = {**model_config.identity(), "k2bench_run": run_identity}
                 # the model under test carries its config file's generate; -G/--max-tokens/... go in at eval
                 # level, where they reach the solver but not an unbound planner/judge (systems/roles.py)
-                solver_model = dataclasses.replace(cfg, generate=file_generate).get_model()
+                solver_model = cfg.model_copy(update={"generate": file_generate}).get_model()
                 for system in group:  # refuses (raises) before any sample when a role cannot honour the schema
                     for note in check_schema_support(system, role_models(solver_model, roles), probed):
                         logger.warning("UNCONSTRAINED: %s", note)

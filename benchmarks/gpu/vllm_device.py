@@ -194,9 +194,9 @@ def gpu_environment() -> dict[str, Any]:
 
 
 def weights_fingerprint(model_dir: Path) -> str:
-    sys.path.insert(0, str(REPO / "benchmarks" / "gpu"))
-    from prepare_payload import weights_fingerprint as fingerprint
     from transformers import AutoModelForCausalLM
+
+    from benchmarks.gpu.prepare_payload import weights_fingerprint as fingerprint
 
     return fingerprint(AutoModelForCausalLM.from_pretrained(model_dir))
 
@@ -318,7 +318,7 @@ def step_smoke(args: argparse.Namespace) -> dict[str, Any]:
                 out["json_schema"] = {"text": text, "parsed": json.loads(text)}
             except ValueError:
                 out["json_schema"] = {"text": text, "parsed": None}
-            from systems.serve import scrape_metrics
+            from systems.metrics import scrape_metrics
 
             out["metrics_names"] = sorted(k for k in scrape_metrics(server.root_url) if k.startswith("vllm:"))[:80]
         finally:
@@ -420,7 +420,7 @@ def measure_server(args: argparse.Namespace, base_url: str, root: str, name: str
                    sweep: list[int]) -> dict[str, Any]:
     """Greedy one at a time (identity + C=1 speed), greedy waves at each C in sweep, systems/speculative.py's
     phases (greedy + sampled, for its equivalence check); /metrics counters around every phase."""
-    from systems.serve import counter_delta, serving_counters
+    from systems.metrics import counter_delta, serving_counters
     from systems.speculative import collect
 
     row: dict[str, Any] = {}
@@ -664,9 +664,9 @@ def harness_eval_s(harness: str, work: Path) -> dict[str, Any]:
 
 
 def step_harness(args: argparse.Namespace) -> dict[str, Any]:
-    from benchmarks.harness_bench import write_requests
+    from benchmarks.vllm_cpu import write_requests
+    from systems.metrics import scrape_metrics
     from systems.run import suite_tasks
-    from systems.serve import scrape_metrics
 
     config = model_config(args)
     base_url = config.resolved_base_url()
@@ -811,7 +811,7 @@ def grid_runner(args: argparse.Namespace) -> int:
     phase sizes its epochs by is measured by then); `tail` (one at a time once the server's running + waiting
     requests fall below --tail-below or a job has finished). At the deadline every running job is interrupted
     (SIGINT: inspect writes what it has). results/grid.json is rewritten as it goes."""
-    from systems.serve import scrape_metrics
+    from systems.metrics import scrape_metrics
 
     config = model_config(args)
     root = config.resolved_base_url().rsplit("/v1", 1)[0]

@@ -10,9 +10,9 @@ Inputs (copied from the device calls' results, see results/perf/gpu_vllm_runbook
   results/perf/gpu_vllm_grid.json      the grid's jobs, their commands, max_tokens, throughput over time
   results/perf/gpu_vllm_runs.json      the exact device calls (commands, carry, seconds)
 
-    python benchmarks/gpu/vllm_report.py collect CALL_DIR [CALL_DIR ...] --stage /tmp/h200   # after the lease
-    python benchmarks/gpu/vllm_report.py            # writes gpu_vllm.md (+ .png when spec exists)
-    python benchmarks/gpu/vllm_report.py --results /tmp/k2dry/results --out-dir /tmp/k2dry-report   # dry run
+    python -m benchmarks.gpu.vllm_report collect CALL_DIR [CALL_DIR ...] --stage /tmp/h200   # after the lease
+    python -m benchmarks.gpu.vllm_report            # writes gpu_vllm.md (+ .png when spec exists)
+    python -m benchmarks.gpu.vllm_report --results /tmp/k2dry/results --out-dir /tmp/k2dry-report   # dry run
 
 `collect` joins every call's results.tgz.NN (each file came back once; together they rebuild the device's
 results/ and logs/ under --stage), copies the JSON the tables need to results/perf/gpu_vllm_*.json, and lists
@@ -28,8 +28,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+if not __package__:  # run by path: benchmarks/ is a package whose modules import each other by name
+    sys.exit("run it as a module from the repository root: python -m benchmarks.gpu.vllm_report ...")
 
 from benchmarks._perf import OUT_DIR, md_table  # noqa: E402
 
@@ -229,7 +229,7 @@ def collect(calls: list[Path], stage: Path, out_dir: Path) -> list[dict[str, Any
         suite = meta.get("suite") or header.eval.task.split("/")[-1].split("--")[0]
         scored = bool(header.results and header.results.scores)
         action = ("redact: python -m suites.gpqa_diamond.redact" if "gpqa" in suite else
-                  "score here: python benchmarks/gpu/vllm_rescore.py" if any(c in suite for c in CODE_SUITES)
+                  "score here: python -m benchmarks.gpu.vllm_rescore" if any(c in suite for c in CODE_SUITES)
                   and not scored else "commit")
         if header.status != "success":
             action = "do not commit (not finished)"

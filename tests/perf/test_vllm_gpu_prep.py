@@ -18,12 +18,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks" / "gpu"))
+from benchmarks.gpu import vllm_device, vllm_payload
 
-import vllm_device  # noqa: E402
-import vllm_payload  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 H200 = "models/vllm_h200_smollm2.yaml"
 

@@ -257,7 +257,7 @@ def test_runner_reports_a_bad_system_yaml_in_one_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        f"systems.run: {bad}: best_of_n.n: Input should be a valid integer (got 'three')"
+        f"systems.run: SystemConfigError: {bad}: best_of_n.n: Input should be a valid integer (got 'three')"
     ]
 
 

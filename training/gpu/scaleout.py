@@ -283,7 +283,10 @@ def _run(cmd: list[str], log: Path, timeout: float) -> tuple[int, float]:
         fh.write(" ".join(cmd) + "\n")
         fh.flush()
         try:
-            proc = subprocess.run(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout)
+            # this script sets every run's step count itself (warm-up + timed, loss steps); the README caps'
+            # K2BENCH_TRAIN_MAX_STEPS would cut a run short of the steps it times
+            env = {k: v for k, v in os.environ.items() if k != "K2BENCH_TRAIN_MAX_STEPS"}
+            proc = subprocess.run(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout, env=env)
             rc = proc.returncode
         except subprocess.TimeoutExpired:
             rc = 124
