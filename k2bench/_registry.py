@@ -69,8 +69,10 @@ def _namespaced(factory: Callable[..., Task], name: str | None = None) -> Callab
     # dist-info's direct_url.json), so name the task k2bench/<name> outright in that case
     from inspect_ai._util.package import get_installed_package_name
 
-    name = factory.__name__ if get_installed_package_name(build) == "k2bench" else f"k2bench/{factory.__name__}"
-    return task(name=name)(build)
+    registered = build.__name__
+    if get_installed_package_name(build) != "k2bench":
+        registered = f"k2bench/{registered}"
+    return task(name=registered)(build)
 
 
 SUITE_FACTORIES: dict[str, Callable[..., Task]] = {
