@@ -35,7 +35,7 @@ from benchmarks._perf import OUT_DIR, md_table  # noqa: E402
 
 NAMES = ("install", "smoke", "spec", "harness", "grid", "runs")
 DEVICE_FILE = {"spec": "spec_report"}  # the device's results/<file>.json for each name
-CODE_SUITES = ("livecodebench", "scicode")
+CODE_SUITES = ("livecodebench_v5", "scicode")
 LABEL = {
     "plain": "plain (no speculation)",
     "ngram": "n-gram, systems/speculative.yaml",

@@ -97,3 +97,20 @@ def test_a_former_name_runs_todays_suite_with_a_deprecation_line(tmp_path: Path,
     (log,) = [read_eval_log(i.name) for i in list_eval_logs(str(tmp_path))]
     assert log.eval.task == log.eval.metadata["suite"] == "livecodebench_v5"  # the log carries today's name
     assert log.status == "success" and len(log.samples) == 1
+
+
+@pytest.mark.slow
+def test_a_former_folder_path_stops_in_one_line(tmp_path: Path) -> None:
+    """`inspect eval suites/hmmt` (the folder before the rename) stops with inspect's one line, no traceback; the
+    new folder names are in suites/README.md ("One name per benchmark")."""
+    proc = subprocess.run(
+        [INSPECT, "eval", "suites/hmmt", "suites/livecodebench", "--limit", "1", "--log-dir", str(tmp_path),
+         "--display", "plain"],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in out
+    assert "No inspect tasks were found at the specified paths." in out
+    assert not list(tmp_path.glob("*.eval"))
+    readme = (ROOT / "suites" / "README.md").read_text()
+    assert "`inspect eval suites/hmmt`" in readme and "`suites/hmmt_feb2025`" in readme
