@@ -184,6 +184,19 @@ def test_committed_logs_keep_their_suite_names(repo_root: Path) -> None:
     assert {canonical_suite(n) for n in names} <= set(_catalogue.catalogue().tasks)
 
 
+def test_the_gpu_grid_names_suites_by_todays_names() -> None:
+    """benchmarks/gpu/vllm_grid.yaml's suites go to `systems.run --suites` and decide the sandbox-less runner
+    (vllm_device.CODE_SUITES): today's names, so no deprecation line and no code suite missed."""
+    import yaml
+
+    from benchmarks.gpu import vllm_device
+
+    grid = yaml.safe_load((ROOT / "benchmarks" / "gpu" / "vllm_grid.yaml").read_text())
+    tasks = set(_catalogue.catalogue().tasks)
+    assert {suite for phase in grid["phases"] for suite in phase["suites"]} <= tasks
+    assert vllm_device.CODE_SUITES <= tasks and "livecodebench_v5" in vllm_device.CODE_SUITES
+
+
 def test_readme_commands_name_existing_suites() -> None:
     """Every `inspect eval suites/...` path, `k2bench/<name>` and `--suites` list in a README command names a suite
     by today's name (the suites' own READMEs are checked here; tests/test_readme_commands.py runs the others)."""
