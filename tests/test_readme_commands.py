@@ -51,8 +51,8 @@ NOT_RUN_HERE = {
     "the shared environment's editable install)",
     "--model vllm/LLM360/K2-Think": "needs GPUs and the 32B weights",
     "openai-api/together/": "needs network access and a Together API key",
-    "benchmarks/gpu/ceilings.py --out $OUT": "the device machine's command (it installs the wheels carried to the "
-    "lent GPU and writes to the device tool's $OUT); tests/training/ run scaleout.py's CPU path",
+    "$OUT": "a command for the lent GPU machine (the device tool gives it $OUT; these install the wheels carried "
+    "there and launch multi-GPU runs); tests/training/test_distributed.py runs scaleout.py's CPU path",
     "accelerate launch": "needs GPUs, DeepSpeed and Qwen2.5-32B; the recipe itself is validated by "
     "`python -m training.configs training/recipes/*/*/config_*.yaml` below",
 }
