@@ -86,7 +86,8 @@ def env_default(flag: str) -> int | None:
 
 
 def suite_tasks(name: str) -> list[Callable[..., Any]]:
-    """Task factories for a suite name: a registered task's name, or a suites/<name>/ package (all its tasks)."""
+    """Task factories for a suite name: a registered task's name, a suites/<name>/ package (all its tasks), or a
+    suite's former name."""
     registry = importlib.import_module("suites._registry")
     factories = [
         obj for obj in vars(registry).values() if callable(obj) and getattr(obj, "__module__", "").startswith("suites.")
@@ -99,6 +100,10 @@ def suite_tasks(name: str) -> list[Callable[..., Any]]:
     ]
     if in_package:
         return sorted(in_package, key=lambda f: f.__name__)
+    from suites._catalogue import renamed
+
+    if (new := renamed(name)) is not None:  # a former name (suites/*/eval.yaml `formerly`): one deprecation line
+        return suite_tasks(new)
     known = sorted({f.__module__.split(".")[1] for f in factories} | {f.__name__ for f in factories})
     raise RunnerError(f"no suite {name!r} in suites/_registry.py; known: {known}")
 

@@ -73,7 +73,7 @@ ALL_VARIANTS = "plain,ngram,ngram_gpu,draft_self,plain_fp32,ngram_fp32"
 SPEC_MAX_TOKENS = 256
 OUT_FILE_BYTES = 15 * 2**20  # a returned file may be 16 MiB; at most 8 files, 64 MiB per call
 OUT_MAX_PIECES = 4
-CODE_SUITES = {"livecodebench", "scicode"}
+CODE_SUITES = {"livecodebench_v5", "scicode"}
 
 
 def log(msg: str) -> None:
