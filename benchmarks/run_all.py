@@ -18,6 +18,8 @@ this order; one vLLM server at a time, started and stopped by its step):
   gpu       benchmarks.gpu.report        re-renders gpu_speed.md from the stored H200 JSON. The GPU numbers
                                          themselves need the device machine: results/perf/gpu_runs.json lists the
                                          exact calls (prepare with `python -m benchmarks.gpu.prepare_payload`)
+  gpu_vllm  benchmarks.gpu.vllm_report   re-renders gpu_vllm.md + gpu_vllm_spec.png from the stored JSON of the vLLM
+                                         lease on the H200 (its calls: results/perf/gpu_vllm_runbook.md)
   plots     benchmarks.plots             every *.png from the JSON present
   index     results/perf/README.md       headline numbers of every table, with links
 Every table carries the machine, versions and median/min/max over repeats. A failed step is reported and the
@@ -45,6 +47,7 @@ STEPS = {  # step -> module and arguments; sandbox before grading: grading_bench
     "harness": ["benchmarks.harness_bench", "--crosscheck"],
     "engine": ["benchmarks.engine_bench"],
     "gpu": ["benchmarks.gpu.report"],
+    "gpu_vllm": ["benchmarks.gpu.vllm_report"],
     "plots": ["benchmarks.plots"],
 }
 MEASURING = ("grading", "sandbox", "harness", "engine")
@@ -128,6 +131,22 @@ def index(out_dir: Path = OUT_DIR) -> str:
             parts.append(f"SFT {best['model']} {best['tokens_per_s']['median']:,.0f} tok/s, MFU "
                          f"{best['mfu']['median']:.2f}")
         row("gpu_speed.md", "H200: " + "; ".join(parts), "gpu_decode.png")
+    spec, harness = _load("gpu_vllm_spec.json", out_dir), _load("gpu_vllm_harness.json", out_dir)
+    if spec or harness:
+        parts = []
+        variants = {v["variant"]: v for v in (spec or {}).get("variants", []) if "error" not in v}
+        if {"plain", "ngram"} <= set(variants):
+            tok = {name: {c["concurrency"]: c["aggregate_tok_s"] for c in variants[name]["concurrency"]}
+                   for name in ("plain", "ngram")}
+            same = variants["ngram"].get("greedy_identical") or {}
+            parts.append("vLLM 0.26 bf16 plain / n-gram tok/s " + ", ".join(
+                f"C={c}: {tok['plain'][c]:,.0f} / {tok['ngram'][c]:,.0f}" for c in sorted(tok["ngram"])
+                if c in tok["plain"]) + f", greedy identical {same.get('identical')}/{same.get('of')}")
+        k2 = [r for r in (harness or {}).get("rows", []) if r["harness"] == "k2bench" and r["rc"] == 0]
+        if k2:
+            parts.append(f"harness k2bench / raw {statistics.median(r['wall_over_raw'] for r in k2):.2f} end to end "
+                         f"(n={len(k2)})")
+        row("gpu_vllm.md", "H200: " + "; ".join(parts), "gpu_vllm_spec.png")
     return "\n".join(lines) + "\n"
 
 

@@ -110,7 +110,7 @@ def file_tasks(path: Path) -> list[Callable[..., Any]]:
 
 def suite_tasks(name: str) -> list[Callable[..., Any]]:
     """Task factories for a suite name: a registered task's name, a suites/<name>/ package (all its tasks), or a
-    task file of this repo (`training/heldout_task.py`: its @task functions)."""
+    suite's former name, or a task file of this repo (`training/heldout_task.py`: its @task functions)."""
     if name.endswith(".py"):
         return file_tasks(Path(name))
     registry = importlib.import_module("suites._registry")
@@ -125,6 +125,10 @@ def suite_tasks(name: str) -> list[Callable[..., Any]]:
     ]
     if in_package:
         return sorted(in_package, key=lambda f: f.__name__)
+    from suites._catalogue import renamed
+
+    if (new := renamed(name)) is not None:  # a former name (suites/*/eval.yaml `formerly`): one deprecation line
+        return suite_tasks(new)
     known = sorted({f.__module__.split(".")[1] for f in factories} | {f.__name__ for f in factories})
     raise RunnerError(f"no suite {name!r} in suites/_registry.py; known: {known}")
 

@@ -8,7 +8,7 @@ benchmarks/gpu/vllm_rescore.py scores the logs HERE with the suite's own scorers
 Run by path from the repository root with the checkout on PYTHONPATH (benchmarks/gpu/vllm_device.py's grid sets
 PYTHONPATH=<repo>:<unpacked site> for every job it starts):
 
-    PYTHONPATH=. python benchmarks/gpu/systems_run_noscore.py --suites livecodebench --systems plain --model ... --log-dir ...
+    PYTHONPATH=. python benchmarks/gpu/systems_run_noscore.py --suites livecodebench_v5 --systems plain --model ... --log-dir ...
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ Steps:
   wait        wait for the grid until it finishes or --wait-s passes
   hook        run .device/hook.sh if present (room for issue 20's one-GPU `accelerate launch` smoke run)
   stop        stop the daemons (grid first: its runners are interrupted and write their logs)
-  pack        (always last, automatically) results since the last pack -> $OUT: status.json + results.tgz.NN
+  pack        (always last, automatically) results/, logs/ and harness/ since the last pack -> $OUT: status.json +
+              results.tgz.NN
 
     # on the device (the runbook's calls), e.g.
     bash benchmarks/gpu/vllm_device.sh install,smoke,spec
@@ -72,7 +73,7 @@ ALL_VARIANTS = "plain,ngram,ngram_gpu,draft_self,plain_fp32,ngram_fp32"
 SPEC_MAX_TOKENS = 256
 OUT_FILE_BYTES = 15 * 2**20  # a returned file may be 16 MiB; at most 8 files, 64 MiB per call
 OUT_MAX_PIECES = 4
-CODE_SUITES = {"livecodebench", "scicode"}
+CODE_SUITES = {"livecodebench_v5", "scicode"}
 
 
 def log(msg: str) -> None:
@@ -933,7 +934,7 @@ def step_stop(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def step_pack(args: argparse.Namespace, status: dict[str, Any]) -> None:
-    """Everything under results/ and logs/ not yet returned -> $OUT/results.tgz.NN (<= 4 x 15 MiB) + status.json."""
+    """Everything under results/, logs/ and harness/ not yet returned -> $OUT/results.tgz.NN (<= 4 x 15 MiB) + status.json."""
     if not args.out:
         return
     out = Path(args.out)
@@ -941,7 +942,9 @@ def step_pack(args: argparse.Namespace, status: dict[str, Any]) -> None:
     sent_file = WORK / "run" / "sent.json"
     sent = json.loads(sent_file.read_text()) if sent_file.exists() else {}
     files = []
-    for base in (WORK / "results", WORK / "logs"):
+    # harness/: the harness runs' own logs (raw.json, the k2bench .eval, lm-eval's samples), the profile of the
+    # overhead figure (the lease of 2026-12-03 did not return them)
+    for base in (WORK / "results", WORK / "logs", WORK / "harness"):
         for path in sorted(base.rglob("*")) if base.exists() else []:
             if path.is_file():
                 key, stamp = str(path.relative_to(WORK)), f"{path.stat().st_size}:{path.stat().st_mtime_ns}"

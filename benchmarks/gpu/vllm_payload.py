@@ -10,7 +10,8 @@ machine stays warm (a call carries at most 64 MiB including the ~10 MiB working 
                  (the same files pip writes there; xz over the installed files is ~25% smaller than the wheels'
                  deflate, and the device skips pip entirely: it only unpacks), minus STRIP (kernels and binaries
                  the serving path of a dense bf16 model on Hopper never loads; they travel separately as
-                 optional `extra` parts, see below), console-script shebangs set to `/usr/bin/env python3`
+                 optional `extra` parts, see below; KEEP_IN_STREAM files stay, strip_selection decides),
+                 console-script shebangs set to `/usr/bin/env python3`
   smollm2.gguf   the embedded model as its 98 MB Q4_1 GGUF (smaller than 269 MB of bf16 safetensors);
                  benchmarks/gpu/vllm_device.py dequantizes it there with models/gguf.py
   data/          the mirror data the suites read ($K2BENCH_DATA_DIR, 4.6 MB; GPQA stays in its encrypted zip)
@@ -102,8 +103,10 @@ STRIP: dict[str | None, dict[str, str]] = {
         # MoE kernels (39 MiB): imported under contextlib.suppress(ImportError) in CudaPlatform.import_kernels,
         # used only by fused_moe layers and the marlin wna16 MoE path; SmolLM2 is dense
         "vllm/_moe_C_stable_libtorch.abi3.so": "MoE kernels; SmolLM2 is dense",
-        # deep_gemm (fp8 GEMM JIT, loaded lazily by vllm.utils.deep_gemm) and fmha_sm100 (Blackwell, MiniMax M3)
-        "vllm/third_party": "deep_gemm (fp8) and fmha_sm100 (Blackwell) sources and extensions",
+        # vendored kernels, each imported lazily by the models or paths that use them: deep_gemm (fp8 GEMM JIT),
+        # fmha_sm100 (Blackwell, MiniMax M3), flash_linear_attention (GDN/linear-attention models), flashmla
+        # (MLA), tml_fa4, triton_kernels (gpt-oss MoE). NOT vllm/third_party/pynvml.py: see KEEP_IN_STREAM
+        "vllm/third_party": "vendored kernels (deep_gemm, fmha_sm100, flash_linear_attention, flashmla, ...)",
     },
     # The CUTLASS Python DSL (65 MiB compressed). vllm-gpu.md found it "required": its base and core packages
     # without a CUDA flavour make `import cutlass` raise RuntimeError("No CTK flavor installed"), which the SM90
@@ -126,6 +129,13 @@ STRIP: dict[str | None, dict[str, str]] = {
         "inspect_ai/binaries": "inspect sandbox-tools executables for docker sandboxes",
     },
 }
+# Files inside a STRIP folder that stay in the main stream: what vLLM imports unconditionally, whatever the model.
+# vLLM 0.26 detects CUDA through its vendored NVML wrapper: vllm/platforms/__init__.py cuda_platform_plugin() and
+# vllm/platforms/cuda.py at import call vllm.utils.import_utils.import_pynvml(), which is
+# `import vllm.third_party.pynvml`. Without it platform detection ends in "RuntimeError: Failed to infer device
+# type" (the H200 lease of 2026-12-03, call 5: "No module named 'vllm.third_party'").
+# tests/perf/test_vllm_gpu_prep.py derives this set from vLLM's own source and fails if one is stripped.
+KEEP_IN_STREAM = ("vllm/third_party/__init__.py", "vllm/third_party/pynvml.py")
 # Metadata conflicts with the image that are known and left alone: the image's version is what runs
 KNOWN_IMAGE_CONFLICTS = {
     "numpy": "the image has 2.5.2; mistral-common 1.13.1 declares numpy<2.4 on Python <= 3.12 and numba 0.65 (vLLM's "
@@ -263,6 +273,55 @@ def fix_scripts(site: Path) -> int:
     return fixed
 
 
+def strip_selection(files: list[str]) -> dict[str, str | None]:
+    """Which installed files leave the main stream: {relative path: STRIP group (None = not carried)}.
+
+    `files` are paths relative to site/ (POSIX). A STRIP entry takes the file it names or every file under the
+    folder it names, except KEEP_IN_STREAM. Refuses (SystemExit) a STRIP entry that matches no file and a
+    KEEP_IN_STREAM path inside a STRIP folder that the installed set lacks: either means vLLM's layout changed
+    and the selection must be looked at again."""
+    have = set(files)
+    selected: dict[str, str | None] = {}
+    for group, paths in STRIP.items():
+        for rel in paths:
+            matched = [f for f in files if f == rel or f.startswith(rel + "/")]
+            if not matched:
+                raise SystemExit(f"STRIP names {rel}, which the installed set does not have: update STRIP")
+            for keep in KEEP_IN_STREAM:
+                if keep.startswith(rel + "/") and keep not in have:
+                    raise SystemExit(f"KEEP_IN_STREAM names {keep}, which the installed set does not have: "
+                                     "update KEEP_IN_STREAM (vLLM's platform detection may import something else)")
+            selected.update({f: group for f in matched if f not in KEEP_IN_STREAM})
+    return selected
+
+
+def strip_site(site: Path, extra: Path) -> dict[str, dict[str, object]]:
+    """Move each selected file to extra/<group>/ (same relative path) or delete it (group None); returns, per
+    STRIP entry, its bytes, reason and group, and what stayed in the stream under it."""
+    files = sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file() or p.is_symlink())
+    selection = strip_selection(files)
+    stripped: dict[str, dict[str, object]] = {}
+    for group, paths in STRIP.items():
+        for rel, why in paths.items():
+            mine = [f for f in selection if f == rel or f.startswith(rel + "/")]
+            stripped[rel] = {"bytes": sum((site / f).stat().st_size for f in mine), "why": why, "group": group,
+                             "kept_in_stream": [k for k in KEEP_IN_STREAM if k.startswith(rel + "/")]}
+    for rel, group in selection.items():
+        src = site / rel
+        if group is None:
+            src.unlink()
+            continue
+        (extra / group / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(src), str(extra / group / rel))
+    for rel in (r for paths in STRIP.values() for r in paths):  # folders emptied by the moves
+        folder = site / rel
+        if folder.is_dir():
+            for d in sorted((p for p in [folder, *folder.rglob("*")] if p.is_dir()), key=lambda p: -len(p.parts)):
+                if not any(d.iterdir()):
+                    d.rmdir()
+    return stripped
+
+
 def tar_stream(entries: list[tuple[Path, str]], out: Path) -> tuple[int, int]:
     """tar (sorted, fixed owner/mtime) | xz into `out`; returns (tar bytes, xz bytes)."""
     raw = out.with_suffix(".tar")
@@ -316,19 +375,7 @@ def build(args: argparse.Namespace) -> int:
     site, extra = STAGE / "site", STAGE / "extra"
     install_site(site, wheels)
     scripts = fix_scripts(site)
-    stripped: dict[str, dict[str, object]] = {}
-    for group, paths in STRIP.items():
-        for rel, why in paths.items():
-            src = site / rel
-            if not src.exists():
-                raise SystemExit(f"STRIP names {rel}, which the installed set does not have: update STRIP")
-            files = [p for p in src.rglob("*") if p.is_file()] if src.is_dir() else [src]
-            stripped[rel] = {"bytes": sum(p.stat().st_size for p in files), "why": why, "group": group}
-            if group is None:
-                shutil.rmtree(src) if src.is_dir() else src.unlink()
-                continue
-            (extra / group / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(src), str(extra / group / rel))
+    stripped = strip_site(site, extra)
     data_dir = Path(os.environ.get("K2BENCH_DATA_DIR", REPO.parent / "shared" / "data"))
     if not (data_dir / "aime2025").is_dir():
         raise SystemExit(f"no mirror data at {data_dir}: set K2BENCH_DATA_DIR")

@@ -6,7 +6,7 @@ systems.compose.apply_system), and inspect's own `score` runs that task's scorer
 accounting scorer, the equal-budget scorer for best-of-N) on every sample; the scored log is written to --out
 under the same file name. Logs that already have results are refused (scoring twice would hide a mistake).
 
-    python -m benchmarks.gpu.vllm_rescore /tmp/h200/logs/plain1/livecodebench/*.eval --out /tmp/h200/scored
+    python -m benchmarks.gpu.vllm_rescore /tmp/h200/logs/plain1/livecodebench_v5/*.eval --out /tmp/h200/scored
 """
 
 from __future__ import annotations

@@ -60,7 +60,10 @@ def test_run_cells_rederived_from_the_log(row):
     assert float(row["latency_mean_s"]) == pytest.approx(df["total_time"].mean(), abs=1e-6)
 
     # the interval: Wilson on n_eff = p(1-p)/SE^2 in [n problems, n samples] (n problems at 0% / 100%)
-    n, mean, se = int(row["n_problems"]), float(row["accuracy"]), float(row["se"])
+    # mean and SE unrounded from the log (row checked against them above): the CSV's 6 significant digits would
+    # move p(1-p)/SE^2 by ~1e-4 relative when both are small (0.002083 of 480 samples: 479.08 instead of 479.0)
+    n, mean, se = (int(row["n_problems"]), scores["accuracy"].metrics["accuracy"].value,
+                   scores["accuracy"].metrics["stderr"].value)
     samples = int(row["n_samples"])
     if mean in (0.0, 1.0):
         n_eff = n
@@ -142,8 +145,10 @@ SYSTEM_RUNS = [r for r in RUNS if r["system"] in ("plan", "best_of_n", "k2_full"
 
 
 def test_committed_system_logs_are_marked_degenerate():
-    """Issue 13: every committed plan / best_of_n / k2_full log has 0% parsed planner or judge calls (the embedded
-    engine ignored the JSON schema). Re-derive that from each log's call records and check the tables mark it."""
+    """Issue 13: every committed plan / best_of_n / k2_full log has its planner or judge failing on more than 10% of
+    calls: 0% parsed on the embedded engine (it ignored the JSON schema), 37-87% on vLLM on the H200 (judge replies
+    end inside an unterminated string, triage runs to the cap). Re-derive that from each log's call records and
+    check the tables mark it."""
     from inspect_ai.log import read_eval_log
 
     assert SYSTEM_RUNS, "no committed system runs to check"
@@ -153,11 +158,17 @@ def test_committed_system_logs_are_marked_degenerate():
         triage = [c for c in calls if c["purpose"] == "triage"]
         judge = [c for c in calls if c["purpose"] == "judge"]
         assert triage or judge, row["log"]
-        parsed = sum(c["status"] in ("ok", "triage_json_extracted", "topics_truncated", "not_hard") for c in triage)
-        parsed += sum(c["status"] in ("ok", "judge_json_extracted") for c in judge)
-        assert parsed == 0, row["log"]  # what the committed logs hold today
+        ok = {"triage": ("ok", "triage_json_extracted", "topics_truncated", "not_hard"),
+              "judge": ("ok", "judge_json_extracted")}
+        parsed = {purpose: sum(c["status"] in ok[purpose] for c in records)
+                  for purpose, records in (("triage", triage), ("judge", judge))}
+        if row["model"] == "smollm2-135m-instruct":  # the embedded engine: what its committed logs hold today
+            assert sum(parsed.values()) == 0, row["log"]
         assert int(row["triage_calls"]) == len(triage) and int(row["judge_calls"]) == len(judge)
-        assert int(row["triage_parsed"]) + int(row["judge_parsed"]) == 0
+        assert int(row["triage_parsed"]) == parsed["triage"] and int(row["judge_parsed"]) == parsed["judge"]
+        failing = [p for p, records in (("triage", triage), ("judge", judge))
+                   if records and (len(records) - parsed[p]) / len(records) > 0.10]
+        assert failing, f"{row['log']}: neither planner nor judge failed on more than 10% of calls"
         assert row["degenerate"], f"{row['log']} not marked degenerate"
     table2 = read_csv(RESULTS / "tables" / "table2_ablation.csv")
     cells = [c for c in table2 if c["source"] == "ours" and c["status"] == "run" and c["system"] in ("plan", "best_of_n", "k2_full")]

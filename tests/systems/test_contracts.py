@@ -135,7 +135,7 @@ def test_schema_roles_and_provider_allow_list() -> None:
 
 SUITE_GRADERS = {
     "aime2024": "math", "aime2025": "math", "hmmt_feb2025": "math_set", "math500": "math",
-    "omni_math_hard": "math", "gpqa_diamond": "choice", "livecodebench": "code",
+    "omni_math_hard": "math", "gpqa_diamond": "choice", "livecodebench_v5": "code",
 }  # fmt: skip
 ANSWER_GRADED = {"math", "math_set", "choice"}
 
@@ -147,8 +147,9 @@ def test_every_suite_declares_a_registered_grader() -> None:
     for path in sorted((REPO_ROOT / "suites").glob("*/*.py")):
         for name in re.findall(r'(?:"grader":|grader=)\s*"(\w+)"', path.read_text()):
             declared[path.parent.name] = name
-    assert declared == {"hmmt": "math_set", "gpqa_diamond": "choice", "livecodebench": "code",
-                        "scicode": "scicode_steps", "hle": "rule_or_judge"}  # fmt: skip
+    assert declared == {"aime": "math", "math500": "math", "omni_math_hard": "math", "hmmt_feb2025": "math_set",
+                        "gpqa_diamond": "choice", "livecodebench_v5": "code", "scicode": "scicode_steps",
+                        "hle": "rule_or_judge"}  # fmt: skip
     assert set(declared.values()) <= set(GRADERS)
     assert {name for name, g in GRADERS.items() if g.answer_graded} == {"math", "math_set", "math_literal", "choice"}
 
@@ -189,7 +190,8 @@ def test_registry_keys_match_the_scorers() -> None:
 
 def test_graders_by_name_grade_and_vote() -> None:
     from suites.grading.registry import GraderUnavailable, get_grader
-    from systems.best_of_n import Candidate, grade_candidates, majority
+    from suites.grading.voting import grade_candidates, majority
+    from systems.best_of_n import Candidate
 
     assert get_grader("math")("so \\boxed{07}", "7").status == "correct"
     hmmt_set = {"answer_kind": "set"}

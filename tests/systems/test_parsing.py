@@ -11,13 +11,13 @@ import random
 import pytest
 
 from models.config import ModelConfigError, load_model_config
+from suites.grading.voting import majority
 from systems.best_of_n import (
     JUDGE_KEY,
     JUDGE_SCHEMA,
     JUDGE_SYSTEM_PROMPT,
     NO_ANSWER_PREFIX,
     judged_text,
-    majority,
     parse_judge,
 )
 from systems.compose import KnownBrokenError, build_solver, check_serving, load_system
