@@ -148,7 +148,7 @@ async def select_best(
     if use_response_schema:
         solver_schema_check("judge", judge)
         schema = ResponseSchema(name="better_response", json_schema=JUDGE_SCHEMA)
-    config = call_config(judge, roles, "judge", judge_generate, schema=schema)
+    config = call_config(judge, roles, "judge", judge_generate, schema=schema, schema_dict=JUDGE_SCHEMA)
     best, comparisons, any_error = 0, [], False
     for challenger in range(1, len(candidates)):
         messages: list[ChatMessage] = [

@@ -236,7 +236,25 @@ def step_install(args: argparse.Namespace) -> dict[str, Any]:
         if manifest.get("weights_fingerprint_fp32") else None)
     log(f"install: model at {target}, fingerprint matches the local dequantization: "
         f"{out['weights_fingerprint_matches_local']}")
+    out["special_tokens"] = special_tokens(target)
+    log(f"install: special tokens {out['special_tokens']}")
+    if not out["special_tokens"]["eos_agrees"]:
+        # vLLM would hand xgrammar a different stop token from the one it stops on: every JSON-constrained
+        # planner/judge reply could be cut mid-object (models/gguf.py align_special_tokens)
+        raise SystemExit(f"install: the tokenizer's eos disagrees with the generation config: {out['special_tokens']}")
     return out
+
+
+def special_tokens(model_dir: Path) -> dict[str, Any]:
+    """The tokenizer's eos vs the generation config's, as vLLM reads them (they must agree)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    generation = json.loads((model_dir / "generation_config.json").read_text())
+    eos = generation.get("eos_token_id")
+    eos_ids = set(eos if isinstance(eos, list) else [eos])
+    return {"tokenizer_eos": [tokenizer.eos_token, tokenizer.eos_token_id], "generation_eos": sorted(eos_ids),
+            "eos_agrees": eos_ids == {tokenizer.eos_token_id}}
 
 
 # --- servers ---------------------------------------------------------------------------------------------------
@@ -319,6 +337,7 @@ def step_smoke(args: argparse.Namespace) -> dict[str, Any]:
                 out["json_schema"] = {"text": text, "parsed": json.loads(text)}
             except ValueError:
                 out["json_schema"] = {"text": text, "parsed": None}
+            out["stop_gate"] = stop_gate(server.base_url, name)
             from systems.metrics import scrape_metrics
 
             out["metrics_names"] = sorted(k for k in scrape_metrics(server.root_url) if k.startswith("vllm:"))[:80]
@@ -328,6 +347,40 @@ def step_smoke(args: argparse.Namespace) -> dict[str, Any]:
         return out
     finally:
         os.environ.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)
+
+
+def stop_gate(base_url: str, name: str, eos_id: int = 2) -> dict[str, Any]:
+    """The end-of-turn token pushed up (logit_bias +100) under the judge's and triage's whole schemas, greedy: a
+    server whose grammar holds the stop token back until the object is complete still returns parseable JSON
+    (vLLM issue 42403's test); the bounds (maxLength, maxItems) must hold too."""
+    from systems.best_of_n import JUDGE_SCHEMA
+    from systems.plan import MAX_SEARCH_TOPICS, TRIAGE_SCHEMA_BOUNDED
+
+    out: dict[str, Any] = {}
+    for key, schema, prompt in (
+        ("judge", JUDGE_SCHEMA, "Which response is better, 0 or 1? Response 0: 4. Response 1: 5. Question: 2+3?"),
+        ("triage", TRIAGE_SCHEMA_BOUNDED, "List many topics to search for to solve: 2 + 3 = ?"),
+    ):
+        for bias in (0, 100):
+            reply = chat(base_url, name, [{"role": "user", "content": prompt}], max_tokens=512, temperature=0,
+                         logit_bias={str(eos_id): bias} if bias else None,
+                         response_format={"type": "json_schema", "json_schema": {"name": key, "schema": schema}})
+            choice = reply["choices"][0]
+            text = choice["message"]["content"] or ""
+            try:
+                value = json.loads(text)
+            except ValueError:
+                value = None
+            within = value is not None and (
+                len(value.get("explanation", "")) <= JUDGE_SCHEMA["properties"]["explanation"]["maxLength"]
+                if key == "judge" else len(value.get("search_list", [])) <= MAX_SEARCH_TOPICS)
+            out[f"{key}_bias{bias}"] = {"parsed": value is not None, "within_bounds": within,
+                                        "finish": choice.get("finish_reason"), "tokens": reply["usage"]["completion_tokens"],
+                                        "text": text[:200]}
+    out["ok"] = all(v["parsed"] and v["within_bounds"] for v in out.values())
+    log(f"smoke: stop gate {'ok' if out['ok'] else 'FAILED'}: " + json.dumps(
+        {k: [v['parsed'], v['within_bounds'], v['finish'], v['tokens']] for k, v in out.items() if k != 'ok'}))
+    return out
 
 
 # --- speculative decoding --------------------------------------------------------------------------------------
@@ -760,8 +813,11 @@ def grid_plan(args: argparse.Namespace) -> list[dict[str, Any]]:
             if room <= 0:
                 log(f"grid: {suite} skipped: its longest prompt ({longest} tokens) fills the {context}-token context")
                 continue
-            # plan/judge systems put one model output inside the next prompt: half the room each
-            max_tokens = room if phase.get("budget", "whole") == "whole" else (room - 128) // 2
+            # plan/judge systems put one model output inside the next prompt: half the room each, less the room
+            # the judge's own reply needs (`aux_room`: its max_tokens + the judge template, so that question + two
+            # candidates + reply fit the context; vLLM 0.26 rejects a request that would not)
+            aux_room = int(phase.get("aux_room", 128))
+            max_tokens = room if phase.get("budget", "whole") == "whole" else (room - aux_room) // 2
             if args.tiny:
                 max_tokens = min(max_tokens, args.tiny_max_tokens)
             jobs.append({"phase": phase["name"], "suite": suite, "systems": phase["systems"],

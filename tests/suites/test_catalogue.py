@@ -188,15 +188,23 @@ def test_committed_logs_keep_their_suite_names(repo_root: Path) -> None:
 
 
 def test_the_gpu_grid_names_suites_by_todays_names() -> None:
-    """benchmarks/gpu/vllm_grid.yaml's suites go to `systems.run --suites` and decide the sandbox-less runner
-    (vllm_device.CODE_SUITES): today's names, so no deprecation line and no code suite missed."""
+    """benchmarks/gpu/vllm_grid*.yaml's suites go to `systems.run --suites` and decide the sandbox-less runner
+    (vllm_device.CODE_SUITES): today's names, so no deprecation line and no code suite missed; every model config
+    a phase binds to a role exists."""
     import yaml
 
     from benchmarks.gpu import vllm_device
 
-    grid = yaml.safe_load((ROOT / "benchmarks" / "gpu" / "vllm_grid.yaml").read_text())
     tasks = set(_catalogue.catalogue().tasks)
-    assert {suite for phase in grid["phases"] for suite in phase["suites"]} <= tasks
+    schedules = sorted((ROOT / "benchmarks" / "gpu").glob("vllm_grid*.yaml"))
+    assert len(schedules) >= 2
+    for path in schedules:
+        grid = yaml.safe_load(path.read_text())
+        assert {suite for phase in grid["phases"] for suite in phase["suites"]} <= tasks, path
+        for phase in grid["phases"]:
+            for arg in phase.get("args", []):
+                if arg.endswith(".yaml"):
+                    assert (ROOT / arg.split("=", 1)[-1]).is_file(), (path, arg)
     assert vllm_device.CODE_SUITES <= tasks and "livecodebench_v5" in vllm_device.CODE_SUITES
 
 

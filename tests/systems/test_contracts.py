@@ -314,3 +314,37 @@ def test_schemas_bound_their_free_text_and_compile_in_xgrammar() -> None:
     assert accepts(JUDGE_SCHEMA, json.dumps({"better_index": 1, "explanation": "e" * EXPLANATION_MAX_CHARS}))
     assert not accepts(JUDGE_SCHEMA, json.dumps({"better_index": 1, "explanation": "e" * (EXPLANATION_MAX_CHARS + 1)}))
     assert not accepts(JUDGE_SCHEMA, json.dumps({"better_index": 2, "explanation": ""}))
+    # what vLLM/SGLang are sent (systems/roles.py FULL_SCHEMA_PROVIDERS) also bounds the list
+    from systems.plan import MAX_SEARCH_TOPICS, TRIAGE_SCHEMA_BOUNDED
+
+    assert accepts(TRIAGE_SCHEMA_BOUNDED, triage("p", ["t"] * MAX_SEARCH_TOPICS))
+    assert not accepts(TRIAGE_SCHEMA_BOUNDED, triage("p", ["t"] * (MAX_SEARCH_TOPICS + 1)))
+
+
+def test_whole_schema_reaches_vllm_servers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """inspect's vllm/ adapter strips maxLength (and its JSONSchema drops maxItems) from the schema it sends: the
+    H200 grid's triage/judge strings and lists ran to max_tokens. call_config puts the whole schema in the body
+    (extra_body, merged over inspect's copy by the openai client) for vLLM/SGLang, and only for them."""
+    from inspect_ai.model import ResponseSchema, get_model
+    from inspect_ai.model._openai import openai_completion_params
+
+    from systems.best_of_n import JUDGE_SCHEMA
+    from systems.plan import TRIAGE_SCHEMA, TRIAGE_SCHEMA_BOUNDED
+    from systems.roles import FULL_SCHEMA_PROVIDERS, call_config
+
+    monkeypatch.setenv("VLLM_API_KEY", "k")
+    monkeypatch.setenv("INSPECT_EVAL_MODEL", "mockllm/model")  # call_config asks whether the role is the model under test
+    server = get_model("vllm/smollm2-135m-instruct", base_url="http://127.0.0.1:1/v1")  # HTTP only; nothing sent
+    assert "vllm" in FULL_SCHEMA_PROVIDERS
+    for name, schema, whole in (("search_list", TRIAGE_SCHEMA, TRIAGE_SCHEMA_BOUNDED), ("j", JUDGE_SCHEMA, JUDGE_SCHEMA)):
+        config = call_config(server, None, "planner", None, schema=ResponseSchema(name=name, json_schema=schema),
+                             schema_dict=whole)  # fmt: skip
+        params = openai_completion_params("m", config, tools=False, schema_exclude=server.api.schema_exclude_fields)
+        assert "maxLength" not in json.dumps(params["response_format"])  # inspect's copy: the bounds are gone
+        body = {**params, **params["extra_body"]}  # what the openai client sends
+        assert body["response_format"] == {"type": "json_schema", "json_schema": {"name": name, "schema": whole}}
+    monkeypatch.setenv("CEREBRAS_API_KEY", "k")
+    other = get_model("openai-api/cerebras/k2-think", base_url="http://127.0.0.1:1/v1")
+    config = call_config(other, None, "judge", None, schema=ResponseSchema(name="j", json_schema=JUDGE_SCHEMA),
+                         schema_dict=JUDGE_SCHEMA)  # fmt: skip
+    assert "response_format" not in (config.extra_body or {})  # other endpoints: inspect's schema, as before
