@@ -10,7 +10,11 @@ log_dir=$K2_WORK/logs/embedded
 mkdir -p "$log_dir"
 # the engine's torch threads: the device has 16 cores; the vLLM server and the vLLM grid's runners need a few
 threads=${EMBEDDED_THREADS:-10}
-setsid nohup env OMP_NUM_THREADS="$threads" python3 -m systems.run \
+# inspect finds the k2bench model provider through the installed package's entry point; the device has the harness
+# on PYTHONPATH but nothing installed ("Model API k2bench ... not recognized" with a plain `python3 -m systems.run`),
+# so the providers are registered by importing them before systems.run's main
+setsid nohup env OMP_NUM_THREADS="$threads" python3 -c \
+    "import sys, models._registry, k2bench._registry; from systems.run import main; sys.argv[0] = 'systems.run'; sys.exit(main())" \
     --suites aime2024,aime2025,hmmt_feb2025,math500,gpqa_diamond,omni_math_hard,livecodebench_v5 \
     --systems plain,plan,best_of_n,k2_full --model models/smollm2.yaml --limit 10 --epochs 1 \
     -M max_tokens_cap=256 --log-dir "$log_dir" --display plain > "$log_dir/runner.log" 2>&1 < /dev/null &
