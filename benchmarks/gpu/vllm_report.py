@@ -8,6 +8,11 @@ Inputs (copied from the device calls' results, see results/perf/gpu_vllm_runbook
                                        acceptance, systems/speculative.py's equivalence verdict, bandwidth bound
   results/perf/gpu_vllm_harness.json   k2bench vs raw vs lm-eval against the same server
   results/perf/gpu_vllm_grid.json      the grid's jobs, their commands, max_tokens, throughput over time
+  results/perf/gpu_vllm_grid_systems.json   the second lease's system grid (benchmarks/gpu/vllm_grid_systems.yaml;
+                                       copied by hand from the device's results/grid.json)
+  results/perf/gpu_vllm_grid_withdrawn.json the first grid's plan/best_of_n/k2_full logs that the second replaced,
+                                       with the health the tables showed for them
+  results/perf/gpu_vllm_runs_systems.json   the second lease's device calls
   results/perf/gpu_vllm_runs.json      the exact device calls (commands, carry, seconds)
   results/perf/gpu_vllm_profile.json   where an inspect sample's time goes on the GPU server (`profile`, from the
                                        committed plain logs' per-sample event timestamps)
@@ -36,7 +41,8 @@ if not __package__:  # run by path: benchmarks/ is a package whose modules impor
 
 from benchmarks._perf import OUT_DIR, REPO, md_table  # noqa: E402
 
-NAMES = ("install", "smoke", "spec", "harness", "grid", "runs", "profile")
+NAMES = ("install", "smoke", "spec", "harness", "grid", "runs", "profile", "grid_systems", "grid_withdrawn",
+         "runs_systems")
 ALL_VARIANTS = ("plain", "ngram", "ngram_gpu", "draft_self", "plain_fp32", "ngram_fp32")
 # the lease's plain logs, read by `profile` (where an inspect sample's time goes on the GPU server)
 H200_MODEL_ID = "smollm2-135m-instruct-vllm-h200"
@@ -251,8 +257,28 @@ def profile_logs(log_dir: Path) -> dict[str, Any]:
             "logs": logs}
 
 
-def grid_health(runs_csv: Path = RUNS_CSV) -> dict[tuple[str, str], str]:
-    """(system, suite) -> the planner/judge health of that H200 log, from the committed tables/runs.csv.
+def log_started(log: str) -> float | None:
+    """Epoch seconds of an inspect log's name stamp (2026-12-03T18-21-02-00-00_...), None if it has none."""
+    import datetime as dt
+
+    try:
+        stamp = dt.datetime.strptime(Path(log).name[:19], "%Y-%m-%dT%H-%M-%S")
+    except ValueError:
+        return None
+    return stamp.replace(tzinfo=dt.timezone.utc).timestamp()
+
+
+def health_text(row: dict[str, str]) -> str:
+    calls = [f"triage {row['triage_parsed']}/{row['triage_calls']}" if row["triage_calls"] not in ("", "0") else "",
+             f"judge {row['judge_parsed']}/{row['judge_calls']}" if row["judge_calls"] not in ("", "0") else ""]
+    parsed = ", ".join(c for c in calls if c)
+    if row["degenerate"]:
+        return f"⚠ degenerate ({parsed} parsed)"
+    return f"ok ({parsed} parsed)" if parsed else "no planner/judge"
+
+
+def grid_health(runs_csv: Path = RUNS_CSV) -> list[dict[str, Any]]:
+    """The H200 logs in the committed tables/runs.csv: system, suite, when the log started, and its health.
 
     The grid's rc says a job finished, not that its planner and judge worked: this column shows what the tables
     decided (analysis/health.py: degenerate when a planner or judge failed on more than 10% of its calls).
@@ -260,44 +286,66 @@ def grid_health(runs_csv: Path = RUNS_CSV) -> dict[tuple[str, str], str]:
     import csv
 
     if not runs_csv.is_file():
-        return {}
+        return []
     lines = [line for line in runs_csv.read_text().splitlines() if not line.startswith("#")]
-    health = {}
-    for row in csv.DictReader(lines):
-        if row["model"] != H200_MODEL_ID:
-            continue
-        calls = [f"triage {row['triage_parsed']}/{row['triage_calls']}" if row["triage_calls"] not in ("", "0")
-                 else "", f"judge {row['judge_parsed']}/{row['judge_calls']}" if row["judge_calls"] not in ("", "0")
-                 else ""]
-        parsed = ", ".join(c for c in calls if c)
-        if row["degenerate"]:
-            health[(row["system"], row["suite"])] = f"⚠ degenerate ({parsed} parsed)"
-        else:
-            health[(row["system"], row["suite"])] = f"ok ({parsed} parsed)" if parsed else "no planner/judge"
-    return health
+    return [{"system": row["system"], "suite": row["suite"], "started": log_started(row["log"]),
+             "health": health_text(row)} for row in csv.DictReader(lines) if row["model"] == H200_MODEL_ID]
 
 
-def render_grid(g: dict[str, Any]) -> list[str]:
-    health = grid_health()
+def job_health(job: dict[str, Any], committed: list[dict[str, Any]], withdrawn: list[dict[str, str]]) -> str:
+    """The health of the log this job wrote: the committed log of its system and suite that started while the job
+    ran (inspect names a log by its start), else a withdrawn one of the same start, else '-'."""
+    lo, hi = job.get("launched"), job.get("ended") or (job.get("launched", 0) + 3600)
 
-    def job_health(j: dict[str, Any]) -> str:
-        found = [v for (system, suite), v in health.items() if system == j["systems"] and suite.startswith(j["suite"])]
-        return found[0] if found else "-"
+    def ours(system: str, suite: str, started: float | None) -> bool:
+        return (system == job["systems"] and suite.startswith(job["suite"]) and started is not None
+                and lo is not None and lo - 5 <= started <= hi)
 
+    for row in committed:
+        if ours(row["system"], row["suite"], row["started"]):
+            return row["health"]
+    for row in withdrawn:
+        if ours(row["system"], row["suite"], log_started(row["log"])):
+            return health_text(row) + "; log withdrawn, re-run in the second lease's grid"
+    return "-"
+
+
+def render_grid(g: dict[str, Any], withdrawn: list[dict[str, str]] | None = None, *,
+                title: str = "The system grid's jobs", schedule: str = "benchmarks/gpu/vllm_grid.yaml",
+                budget: str = "max_tokens = 8192 - the suite's longest prompt (halved, less 128, for plan/judge "
+                              "systems)") -> list[str]:
+    committed = grid_health()
     rows = [[j["phase"], j["suite"], j["systems"], j["epochs"], j["max_tokens"], j["longest_prompt"],
-             j.get("rc", "not run" if "launched" not in j else "running"), fmt(j.get("seconds"), 0), job_health(j)]
+             j.get("rc", "not run" if "launched" not in j else "running"), fmt(j.get("seconds"), 0),
+             job_health(j, committed, withdrawn or [])]
             for j in g["jobs"]]
     return [
-        "## The system grid's jobs (benchmarks/gpu/vllm_device.py `grid`, benchmarks/gpu/vllm_grid.yaml)", "",
+        f"## {title} (benchmarks/gpu/vllm_device.py `grid`, {schedule})", "",
         f"{fmt(g.get('generation_tokens'))} tokens generated in {fmt(g.get('wall_s'))} s: "
-        f"{fmt(g.get('aggregate_tok_s'))} tok/s aggregate over the whole grid. max_tokens = 8192 - the suite's "
-        "longest prompt (halved, less 128, for plan/judge systems). The logs and their tables: results/logs, "
-        "results/tables (python -m analysis). Health: planner (triage) and judge calls whose JSON parsed, from "
-        "results/tables/runs.csv; a ⚠ degenerate log is shown in the tables marked and left out of deltas and "
-        "rankings: rc 0 only says the job finished.", "",
+        f"{fmt(g.get('aggregate_tok_s'))} tok/s aggregate over the whole grid. {budget}. The logs and their tables: "
+        "results/logs, results/tables (python -m analysis). Health: planner (triage) and judge calls whose JSON "
+        "parsed, from results/tables/runs.csv (matched to the job by the log's start time); a ⚠ degenerate log is "
+        "shown in the tables marked and left out of deltas and rankings: rc 0 only says the job finished.", "",
         md_table(["phase", "suite", "system", "epochs", "max_tokens", "longest prompt", "rc", "seconds",
                   "planner / judge health"], rows), "",
     ]
+
+
+def render_systems_grid(g: dict[str, Any]) -> list[str]:
+    """The second lease's grid: its state file was written by `wait`'s last poll, so a job can end between that
+    poll and `stop`; such a job shows 'running' with the health of the log it did write."""
+    samples = g.get("samples") or []
+    done = next((s for s in reversed(samples) if s.get("running") == 0 and s.get("generation_tokens")), None)
+    summary = dict(g)
+    if done and not g.get("generation_tokens"):
+        summary["generation_tokens"], summary["wall_s"] = done["generation_tokens"], done["t"]
+        summary["aggregate_tok_s"] = done["generation_tokens"] / done["t"]
+    return render_grid(summary, title="The second lease's system grid",
+                       schedule="benchmarks/gpu/vllm_grid_systems.yaml",
+                       budget="Each solver call gets half of (8192 - the longest prompt - 640) tokens, planner and "
+                              "judge 512 (models/vllm_h200_smollm2_aux.yaml); tokens and seconds up to the first "
+                              "poll with nothing running; a job shown 'running' ended after `wait`'s last poll "
+                              "(its log is complete: status success, every sample's call records)")
 
 
 def plot(spec: dict[str, Any], path: Path) -> None:
@@ -349,11 +397,17 @@ def render(data: dict[str, Any]) -> str:
         lines += render_harness(data["harness"])
     if "profile" in data:
         lines += render_profile(data["profile"], data.get("harness"))
+    withdrawn = (data.get("grid_withdrawn") or {}).get("logs", [])
     if "grid" in data:
-        lines += render_grid(data["grid"])
-    if "runs" in data:
-        runs = data["runs"]
-        lines += ["## Device calls (results/perf/gpu_vllm_runs.json)", ""]
+        lines += render_grid(data["grid"], withdrawn)
+    if "grid_systems" in data:
+        lines += render_systems_grid(data["grid_systems"])
+    for key, heading in (("runs", "Device calls (results/perf/gpu_vllm_runs.json)"),
+                         ("runs_systems", "The second lease's device calls (results/perf/gpu_vllm_runs_systems.json)")):
+        if key not in data:
+            continue
+        runs = data[key]
+        lines += [f"## {heading}", ""]
         lines += [f"{runs['lease']}. {runs['note']}", ""] if "lease" in runs else []
         for run in runs.get("runs", []):
             seconds = run.get("driver_s", run.get("wall_s"))

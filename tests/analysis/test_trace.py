@@ -147,8 +147,8 @@ SYSTEM_RUNS = [r for r in RUNS if r["system"] in ("plan", "best_of_n", "k2_full"
 def test_committed_system_logs_are_marked_degenerate_exactly_when_they_are():
     """Issue 13: a committed plan / best_of_n / k2_full log whose planner or judge failed on more than 10% of calls is
     marked degenerate and left out of the deltas; a healthy one is not. Today's degenerate ones: 0% parsed on the
-    embedded engine before it honoured the JSON schema, 37-87% on vLLM 0.26 on the H200 (judge replies end inside
-    an unterminated string, triage runs to the cap); the healthy one: the positive control's judge (100% parsed).
+    embedded engine before it honoured the JSON schema; the healthy ones: the H200 system grid of the second lease
+    (>= 99% parsed, after the whole-schema and eos fixes) and the positive control's judge (100% parsed).
     Re-derive that from each log's call records and check the runs table, Table 2 and the deltas mark it."""
     from inspect_ai.log import read_eval_log
 
@@ -178,7 +178,14 @@ def test_committed_system_logs_are_marked_degenerate_exactly_when_they_are():
     assert any(degenerate.values()) and not all(degenerate.values())  # both kinds are committed today
     table2 = read_csv(RESULTS / "tables" / "table2_ablation.csv")
     cells = [c for c in table2 if c["source"] == "ours" and c["status"] == "run" and c["system"] in ("plan", "best_of_n", "k2_full")]
-    assert cells and all(c["degenerate"] for c in cells)  # Table 2 holds only the degenerate runs' suites today
+    assert cells
+    # Table 2 marks a cell degenerate exactly when its log is (today: the embedded engine's old logs; the H200
+    # system grid of the second lease is healthy)
+    for c in cells:  # an aggregate (math micro-average) is degenerate when one of its suites is
+        parts = [bad for (m, s, suite), bad in degenerate.items() if (m, s) == (c["model"], c["system"])]
+        expected = degenerate.get((c["model"], c["system"], c["benchmark"]), any(parts))
+        assert bool(c["degenerate"]) == expected, c
+    assert any(c["degenerate"] for c in cells) and any(not c["degenerate"] for c in cells)
     deltas = read_csv(RESULTS / "tables" / "table2_deltas.csv")
     ran = {(r["model"], r["system"], r["suite"]) for r in SYSTEM_RUNS if r["used"] == "yes"}
     compared = [d for d in deltas if (d["model"], d["system"], d["benchmark"]) in ran]

@@ -206,4 +206,9 @@ def test_gpu_vllm_renders_its_stored_lease_identically(tmp_path):
     # the degenerate plan / best-of-N / k2_full jobs are shown as such, never as a plain "rc 0"
     grid_rows = [line for line in (stored / "gpu_vllm.md").read_text().splitlines()
                  if line.startswith(("| plan1", "| bon1", "| k2full1"))]
-    assert len(grid_rows) == 9 and all("degenerate" in line for line in grid_rows)
+    assert len(grid_rows) == 9 and all("degenerate" in line and "withdrawn" in line for line in grid_rows)
+    # the second lease's system grid replaced them: every job's log is committed and healthy (issue 13: > 90%)
+    text = (stored / "gpu_vllm.md").read_text()
+    second = text[text.index("## The second lease's system grid"):].split("\n## ")[0]
+    rows = [line for line in second.splitlines() if line.startswith(("| plan |", "| bon |", "| k2full |"))]
+    assert len(rows) == 9 and all(line.rstrip(" |").split("| ")[-1].startswith("ok (") for line in rows), rows
