@@ -159,7 +159,9 @@ def speculative(summary: Summary) -> Table:
         "speculative decoding must give identical text up to numerical near-ties (systems/speculative.py); under "
         "sampling texts differ by design and only the accuracy delta speaks. Draft acceptance and server gen tok/s: "
         "vLLM /metrics counters over each serving group (systems.run), averaged over groups. Per-request tok/s: "
-        "output tokens / reported generation time. The paper gives no acceptance rate or draft model (§3e).",
+        "output tokens / reported generation time. The paper gives no acceptance rate or draft model (§3e). "
+        "Δ accuracy: paired bootstrap over problems, or ± the exact bound of the share of problems the two could "
+        "disagree on where they agree on all (suites/stats.py no_discordance_interval).",
     ]
     rows = [speculative_row(r) for r in records if r["scope"] == "all"]
     if not rows:

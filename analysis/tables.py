@@ -260,8 +260,10 @@ def table2_deltas(summary: Summary) -> Table:
                     records.append(record)
     notes = [
         "Δ = system minus plain on the same model and problems, percentage points; interval: paired bootstrap over "
-        "problems (10,000 resamples, fixed seed); p: two-sided sign-flip permutation test (exact up to 16 "
-        "differing problems). Paper Δ from Table 2 [T2-IMG].",
+        "problems (10,000 resamples, fixed seed), or, where the two runs agree on every problem, ± the exact "
+        "(Clopper-Pearson) bound of the share of problems they could disagree on (suites/stats.py "
+        "no_discordance_interval; ±11.6 at 30 problems) rather than a collapsed [0, 0]; p: two-sided sign-flip "
+        "permutation test (exact up to 16 differing problems). Paper Δ from Table 2 [T2-IMG].",
         "⚠ not compared: the system cell is degenerate (its planner or judge failed on more than 10% of calls, "
         "Table 2's health columns), so a delta would measure something else than the component; left out by default. "
         "† the cell's problems are not the paper's (Table 1 notes): its Δ is not compared with the paper's.",

@@ -347,9 +347,28 @@ def paired_comparison(
     diffs = paired_differences(a, b)
     if diffs.size == 0:
         raise ValueError("the two runs share no problems")
-    low, high = bootstrap_interval((diffs,), _mean, paired=True, confidence=confidence, seed=seed, resamples=resamples)
+    if np.any(diffs):
+        low, high = bootstrap_interval((diffs,), _mean, paired=True, confidence=confidence, seed=seed,
+                                       resamples=resamples)
+    else:
+        low, high = no_discordance_interval(int(diffs.size), confidence)
     p_value, method = sign_flip_p_value(diffs, seed=seed)
     return PairedComparison(float(diffs.mean()), low, high, p_value, int(diffs.size), method)
+
+
+def no_discordance_interval(n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The interval of a paired delta when the two systems agree on all n problems.
+
+    Every bootstrap resample of n zero differences is zero, so the percentile interval collapses to [0, 0]: it
+    claims certainty that n agreements cannot give (0 of 30 AIME problems solved by both is not proof that the
+    systems are equal). Each problem's difference lies in [-1, 1] and is non-zero only where the systems disagree,
+    so |delta| <= the share of problems they disagree on; the exact (Clopper-Pearson) upper bound of that share
+    from 0 disagreements in n (scipy.stats.binomtest) bounds the delta on both sides: +-11.6 pp at n = 30.
+    """
+    from scipy import stats
+
+    high = float(stats.binomtest(0, n).proportion_ci(confidence_level=confidence, method="exact").high)
+    return -high, high
 
 
 def _ratio_minus_one(xa: np.ndarray, xb: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -139,7 +139,14 @@ def test_reproduction_variance_is_the_binomial_formula():
 def test_paired_identical_systems():
     a = {f"p{i}": [float(i % 3 == 0), 1.0] for i in range(30)}
     c = paired_comparison(a, dict(a))
-    assert (c.delta, c.ci_low, c.ci_high, c.p_value, c.n_problems) == (0.0, 0.0, 0.0, 1.0, 30)
+    assert (c.delta, c.p_value, c.n_problems) == (0.0, 1.0, 30)
+    # agreement on 30 problems does not prove equality: the interval is the exact bound of the share of problems
+    # the systems could disagree on (Clopper-Pearson, 0 of 30: 1 - 0.025 ** (1 / 30)), not a collapsed [0, 0]
+    assert c.ci_high == pytest.approx(1 - 0.025 ** (1 / 30)) and c.ci_low == -c.ci_high
+    assert 0.11 < c.ci_high < 0.12
+    # one problem of 30 apart: the bootstrap interval, which is not wider than the no-discordance bound's n = 1 case
+    b = {**a, "p1": [1.0, 1.0]}
+    assert paired_comparison(a, b).ci_high > 0
 
 
 @pytest.mark.parametrize("k", [1, 3, 5, 10])

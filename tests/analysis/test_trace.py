@@ -133,12 +133,16 @@ def test_speculative_cells_rederived_from_the_logs(row):
 
 
 def test_no_collapsed_interval_anywhere_in_results():
-    """Issue 14: 0/10 printed [0.0, 0.0]; no generated file may show a zero-width 0% or 100% interval."""
+    """Issue 14: 0/10 printed [0.0, 0.0]; no generated file may show a zero-width 0% or 100% interval, nor a
+    paired delta's [+0.0, +0.0] from two runs that agree on every problem (suites.stats.no_discordance_interval)."""
     generated = [RESULTS / "leaderboard.md", RESULTS / "leaderboard.html", *sorted((RESULTS / "tables").glob("*"))]
     for path in generated:
         text = path.read_text(encoding="utf-8")
         for collapsed in ("[0.0, 0.0]", "[100.0, 100.0]"):
             assert collapsed not in text, f"{path.name} shows {collapsed}"
+        if not path.name.startswith("response_length"):  # a length ratio of identical greedy outputs is exactly 0
+            for collapsed in ("[+0.0, +0.0]", "[-0.0, +0.0]", "[+0.0, -0.0]"):
+                assert collapsed not in text, f"{path.name} shows {collapsed}"
 
 
 SYSTEM_RUNS = [r for r in RUNS if r["system"] in ("plan", "best_of_n", "k2_full")]
