@@ -27,8 +27,9 @@ DEFAULT_SYSTEM = "plain"
 HELPER_ROLES = ("planner", "judge", "grader", "critic", "verifier")
 STATUS_KEYS = ("correct", "incorrect", "no_answer", "truncated", "error")
 PAPER_MODEL_ALIASES = {"llm360/k2-think": "k2-think"}
-# suite names as logged -> the benchmark keys of results/reported.yaml (suites name themselves; keep both working)
-SUITE_ALIASES = {"hmmt_feb_2025": "hmmt_feb2025", "livecodebench": "livecodebench_v5"}
+# a suite's former name, as older logs record it -> its name today, which results/reported.yaml also uses
+# (the `formerly` entries of suites/*/eval.yaml; tests/suites/test_catalogue.py checks they agree)
+SUITE_ALIASES = {"livecodebench": "livecodebench_v5"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class SampleResult:
     calls: tuple[Call, ...]
     response_sha: str | None = None  # sha256 of the graded response text: compares outputs without storing them
     health: SampleHealth = SampleHealth()  # planner / judge calls of a system (analysis/health.py)
+    # best-of-N's equal-budget baselines on the same n candidates (systems/best_of_n.py equal_budget_scorer):
+    # judge_at_n, avg_at_n, maj_at_n, pass_at_n, first_at_1; None without best-of-N or an answer grader
+    equal_budget: dict[str, float] | None = None
 
 
 @dataclass
@@ -247,6 +251,13 @@ def _score_of(sample: Any) -> tuple[float, str]:
     return accuracy, status
 
 
+def _equal_budget(sample: Any) -> dict[str, float] | None:
+    score = (sample.scores or {}).get("equal_budget_scorer")
+    if score is None or not isinstance(score.value, dict):
+        return None
+    return {k: float(v) for k, v in score.value.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
 def _role_from_accounting(records: list[dict[str, Any]], used: set[int], event: Any) -> str | None:
     """The role systems/accounting.py recorded for this call (a planner bound to the model under test has no
     inspect role on its event). Matched on model, output tokens and the provider's time (rounded to 1e-4 s)."""
@@ -347,6 +358,7 @@ def _sample_result(sample: Any) -> SampleResult:
         calls=_calls_of(sample),
         response_sha=_response_sha(sample),
         health=sample_health(sample.metadata, sample.store),
+        equal_budget=_equal_budget(sample),
     )
 
 

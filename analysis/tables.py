@@ -1,6 +1,7 @@
 """The paper's tables with ours beside them: Table 1 (main results), Table 2 (test-time ablation) with its health
 columns, Table 2's paired deltas, the response-length table, speed and every reported cell; `all_tables` adds
-the speculative table (analysis/speculative.py) and the runs table (analysis/runs.py). Markdown, CSV, LaTeX.
+the speculative table (analysis/speculative.py), the positive control (analysis/positive_control.py) and the
+runs table (analysis/runs.py). Markdown, CSV, LaTeX.
 
 Each table builds its records once (a cell's record: analysis/cells.py) and renders each row from its
 record(s). Our cells read "mean [95% CI] (problems×epochs)" in percent with the marks of the legend below;
@@ -44,6 +45,7 @@ from analysis.cells import (
 )
 from analysis.health import HEALTH_HEADERS, combine, health_cells, health_record, roles_text
 from analysis.load import ReportedCell
+from analysis.positive_control import positive_control
 from analysis.render import Table, fmt_num, fmt_pct
 from analysis.runs import runs_table
 from analysis.speculative import speculative
@@ -520,6 +522,7 @@ def all_tables(summary: Summary) -> list[Table]:
         response_length(summary),
         speed(summary),
         speculative(summary),
+        positive_control(summary),
         runs_table(summary),
         reported_table(summary),
     ]

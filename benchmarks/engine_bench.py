@@ -22,9 +22,9 @@ Also (parts of the same run; `--only a,b` re-measures some and keeps the stored 
   threads       1 vs 2 torch threads at C=1 and C=8, on the quiet machine and beside a competing busy process
   dtype         bf16 vs fp32 in the embedded engine at C=1 and C=8
 
-    K2BENCH_DATA_DIR=/work/shared/data python benchmarks/engine_bench.py            # ~15 min on 2 cores
-    K2BENCH_DATA_DIR=/work/shared/data python benchmarks/engine_bench.py --quick    # 1 repeat, C=1,8, no vLLM
-    python benchmarks/engine_bench.py --render-only
+    K2BENCH_DATA_DIR=/work/shared/data python -m benchmarks.engine_bench            # ~15 min on 2 cores
+    K2BENCH_DATA_DIR=/work/shared/data python -m benchmarks.engine_bench --quick    # 1 repeat, C=1,8, no vLLM
+    python -m benchmarks.engine_bench --render-only
 Writes results/perf/engine_bench.{md,json} (+ engine_bench.png).
 """
 
@@ -43,7 +43,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+if not __package__:  # run by path: benchmarks/ is a package whose modules import each other by name
+    sys.exit("run it as a module from the repository root: python -m benchmarks.engine_bench ...")
 
 from benchmarks._perf import OUT_DIR, fmt_stat, machine_info, machine_line, md_table, summarize, write_result  # noqa: E402
 
@@ -363,7 +364,8 @@ def fast_path(args, prompts) -> list[dict]:
             constrained = len(r["constrained_texts"])
             rows.append({"repeat": rep, "schema_every": every, "wall_s": r["wall_s"], "tokens": r["tokens"],
                          "plain_tokens": r["plain_tokens"], "constrained": constrained,
-                         "stats": r["engine_stats"], "constrained_texts": r["constrained_texts"]})  # fmt: skip
+                         "stats": r["engine_stats"], "constrained_texts": r["constrained_texts"],
+                         "triage_schema": _triage_schema()})  # fmt: skip
             print(f"  fast path rep {rep} constrained {constrained}: {r['tokens'] / r['wall_s']:.1f} tok/s", flush=True)
     return rows
 
@@ -518,7 +520,8 @@ def render(data: dict) -> str:
                                               if bool(r["schema_every"]) == every]), 1)])  # fmt: skip
         alone, mixed = per(fp, busy, False)["median"], per(fp, busy, True)["median"]
         extra = per(fp, ("select_s",), True)["median"] - per(fp, ("select_s",), False)["median"]
-        valid = sum(_valid_triage(t) for r in fp for t in r["constrained_texts"])
+        # validated against the schema the replies were generated under (recorded with them), not today's
+        valid = sum(_valid_triage(t, r.get("triage_schema")) for r in fp for t in r["constrained_texts"])
         total = sum(len(r["constrained_texts"]) for r in fp)
         lines += ["## Fast path: plain requests beside constrained ones", "",
                   md_table(["batch (C=8, 16 requests)", "ms per generated token (decode work / row-steps)",
@@ -562,13 +565,17 @@ def _total(gc: dict, engine: str) -> float:
     return 1e6 * sum(gc["triage"][engine][k]["median"] for k in ("fill", "apply", "advance"))
 
 
-def _valid_triage(text: str) -> bool:
-    import jsonschema
-
+def _triage_schema() -> dict:
     from systems.plan import TRIAGE_SCHEMA
 
+    return TRIAGE_SCHEMA
+
+
+def _valid_triage(text: str, schema: dict | None = None) -> bool:
+    import jsonschema
+
     try:
-        jsonschema.validate(json.loads(text), TRIAGE_SCHEMA)
+        jsonschema.validate(json.loads(text), schema or _triage_schema())
         return True
     except (ValueError, jsonschema.ValidationError):
         return False

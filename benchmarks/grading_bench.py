@@ -19,8 +19,8 @@ median/min/max verdicts/s and the ratio k2bench / math-verify. Score agreement b
 (they differ by design on boxes inside <think> and on completions with no final answer).
 Code executions/s come from benchmarks/sandbox_bench.py's results/perf/sandbox_bench.json, if present.
 
-    K2BENCH_DATA_DIR=/work/shared/data python benchmarks/grading_bench.py            # ~3-6 min on 2 busy cores
-    K2BENCH_DATA_DIR=/work/shared/data python benchmarks/grading_bench.py --quick    # 20 problems, 1 repeat
+    K2BENCH_DATA_DIR=/work/shared/data python -m benchmarks.grading_bench            # ~3-6 min on 2 busy cores
+    K2BENCH_DATA_DIR=/work/shared/data python -m benchmarks.grading_bench --quick    # 20 problems, 1 repeat
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+if not __package__:  # run by path: benchmarks/ is a package whose modules import each other by name
+    sys.exit("run it as a module from the repository root: python -m benchmarks.grading_bench ...")
 
 from benchmarks._perf import OUT_DIR, Timer, fmt_stat, machine_info, machine_line, md_table, summarize  # noqa: E402
 

@@ -16,9 +16,11 @@ Disagreements are classified: `different generation` (completion hashes differ: 
 same text to both harnesses), `truncated` (same text, k2bench scores a max_tokens cut as wrong whatever it
 contains, lm-eval grades the cut text), `no final answer` (same text, k2bench extracts nothing after K2's
 rules while lm-eval falls back to the last $...$ span), `equivalence` (both extracted, they judge it
-differently). Run through benchmarks/harness_bench.py --crosscheck (shares its server) or standalone:
+differently). Run through `python -m benchmarks.harness_bench --crosscheck` (shares its server) or standalone
+(the server and settings both use come from benchmarks/vllm_cpu.py):
 
-    K2BENCH_DATA_DIR=/work/shared/data python benchmarks/lm_eval_crosscheck.py --limit 20 --max-tokens 192
+    K2BENCH_DATA_DIR=/work/shared/data python -m benchmarks.lm_eval_crosscheck --limit 20 --max-tokens 192
+    python -m benchmarks.lm_eval_crosscheck --render-only
 """
 
 from __future__ import annotations
@@ -32,13 +34,12 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+if not __package__:  # run by path: benchmarks/ is a package whose modules import each other by name
+    sys.exit("run it as a module from the repository root: python -m benchmarks.lm_eval_crosscheck ...")
 
-from benchmarks._perf import OUT_DIR, machine_info, machine_line, md_table, write_result  # noqa: E402
+from benchmarks._perf import OUT_DIR, REPO, machine_info, machine_line, md_table, write_result  # noqa: E402
+from benchmarks.vllm_cpu import MODEL_NAME, SEED, start_server  # noqa: E402
 
-MODEL_NAME = "smollm2-135m-instruct"
-SEED = 1234
 TASKS = {  # k2bench suite -> lm-eval task in benchmarks/lm_eval_tasks
     "aime2025": "k2bench_aime2025",
     "math500": "k2bench_math500",
@@ -268,8 +269,6 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("set K2BENCH_DATA_DIR to the benchmark mirror (e.g. /work/shared/data)")
     if args.quick:
         args.limit, args.max_tokens = 3, 64
-    from benchmarks.harness_bench import start_server
-
     server = start_server(args.port)
     try:
         crosscheck(server, args.limit, args.max_tokens, args.concurrency, write=not args.quick)

@@ -7,19 +7,20 @@ Each plot is made only when its JSON exists, so this runs after any subset of th
   harness_overhead.png    wall time per harness split into start-up / eval phase / shutdown
   concurrency_scaling.png samples/s against concurrent connections, raw vs k2bench
 
-    python benchmarks/plots.py
+    python -m benchmarks.plots
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+if not __package__:  # run by path: benchmarks/ is a package whose modules import each other by name
+    sys.exit("run it as a module from the repository root: python -m benchmarks.plots ...")
 
-from benchmarks._perf import OUT_DIR  # noqa: E402
+from benchmarks._perf import OUT_DIR, REPO  # noqa: E402
 
 CAPTION = "k2bench benchmarks/plots.py"
 
@@ -191,9 +192,12 @@ def make_all(out_dir: Path = OUT_DIR) -> list[Path]:
     return made
 
 
-def main() -> int:
-    for path in make_all():
-        print(path.relative_to(REPO))
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out-dir", type=Path, default=OUT_DIR, help="reads *.json and writes *.png here")
+    args = parser.parse_args(argv)
+    for path in make_all(args.out_dir):
+        print(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
     return 0
 
 

@@ -1,11 +1,13 @@
 """The baseline for harness overhead: the same chat requests sent straight to an OpenAI-compatible server.
 
-Reads a JSON list of {"id", "messages"} (benchmarks/harness_bench.py writes it from the k2bench suite's own
-samples), sends every request with the openai client's AsyncOpenAI under a semaphore of --concurrency
-connections, with the generation settings given, and writes wall time, per-request latency and token usage.
-No grading, no logging: what is left is the engine plus one HTTP client, the floor a harness is held to.
+Reads a JSON list of {"id", "messages"} (benchmarks/vllm_cpu.py's write_requests builds it from the k2bench
+suite's own samples), sends every request with the openai package's AsyncOpenAI (the client inspect's vllm/
+provider uses too) under a semaphore of --concurrency connections, with the generation settings given, and writes
+wall time, per-request latency and token usage. No grading, no logging: what is left is the engine plus one HTTP
+client, the floor a harness is held to. Standard library + openai only, so it also runs by path where the
+checkout is not importable (the GPU driver benchmarks/gpu/vllm_device.py runs it so).
 
-    python benchmarks/raw_client.py --requests reqs.json --base-url http://127.0.0.1:8031/v1 \
+    python -m benchmarks.raw_client --requests reqs.json --base-url http://127.0.0.1:8031/v1 \
         --model smollm2-135m-instruct --concurrency 8 --max-tokens 128 --out raw.json
 """
 

@@ -1,24 +1,27 @@
 """Regenerate every performance table and plot under results/perf/ with one command.
 
-    K2BENCH_DATA_DIR=/work/shared/data python benchmarks/run_all.py                # everything (~1-2 h on 2 busy cores)
-    K2BENCH_DATA_DIR=/work/shared/data python benchmarks/run_all.py --only grading,plots
-    python benchmarks/run_all.py --render-only       # re-render tables/plots from stored JSON, no measurement
+    K2BENCH_DATA_DIR=/work/shared/data python -m benchmarks.run_all          # everything (~1-2 h on 2 busy cores)
+    K2BENCH_DATA_DIR=/work/shared/data python -m benchmarks.run_all --only grading,plots
+    python -m benchmarks.run_all --render-only      # re-render tables/plots from stored JSON, no measurement
 
-Steps (each a separate process, in this order; one vLLM server at a time, started and stopped by its step):
-  sandbox   benchmarks/sandbox_bench.py     code executions/s, sandboxed (warm and cold) vs unisolated; 1,000 back-to-back
-  grading   benchmarks/grading_bench.py     math verdicts/s, k2bench vs raw math-verify (263 x 16 outputs)
-  harness   benchmarks/harness_bench.py --crosscheck
-                                            harness overhead vs raw requests, lm-eval and inspect_evals; concurrency
-                                            scaling; lm-eval cross-check of scores (needs .venv-vllm:
-                                            scripts/setup_vllm.sh)
-  engine    benchmarks/engine_bench.py      the embedded engine vs the vLLM CPU server at 1/8/16/32 concurrent requests,
-                                            greedy identity with the previous engine, grammar engines, threads, dtype
-                                            (needs .venv-vllm)
-  gpu       benchmarks/gpu/report.py        re-renders gpu_speed.md from the stored H200 JSON. The GPU numbers
-                                            themselves need the device machine: results/perf/gpu_runs.json lists the
-                                            exact calls (prepare with benchmarks/gpu/prepare_payload.py)
-  plots     benchmarks/plots.py             every *.png from the JSON present
-  index     results/perf/README.md          headline numbers of every table, with links
+Run from the repository root (benchmarks/ is a package). Steps (each a separate process, `python -m <module>`, in
+this order; one vLLM server at a time, started and stopped by its step):
+  sandbox   benchmarks.sandbox_bench     code executions/s, sandboxed (warm and cold) vs unisolated; 1,000 back-to-back
+  grading   benchmarks.grading_bench     math verdicts/s, k2bench vs raw math-verify (263 x 16 outputs)
+  harness   benchmarks.harness_bench --crosscheck
+                                         harness overhead vs raw requests and lm-eval on a >= 60-s workload;
+                                         concurrency scaling; lm-eval cross-check of scores (needs .venv-vllm:
+                                         scripts/setup_vllm.sh)
+  engine    benchmarks.engine_bench      the embedded engine vs the vLLM CPU server at 1/8/16/32 concurrent requests,
+                                         greedy identity with the previous engine, grammar engines, threads, dtype
+                                         (needs .venv-vllm)
+  gpu       benchmarks.gpu.report        re-renders gpu_speed.md from the stored H200 JSON. The GPU numbers
+                                         themselves need the device machine: results/perf/gpu_runs.json lists the
+                                         exact calls (prepare with `python -m benchmarks.gpu.prepare_payload`)
+  gpu_vllm  benchmarks.gpu.vllm_report   re-renders gpu_vllm.md + gpu_vllm_spec.png from the stored JSON of the vLLM
+                                         lease on the H200 (its calls: results/perf/gpu_vllm_runbook.md)
+  plots     benchmarks.plots             every *.png from the JSON present
+  index     results/perf/README.md       headline numbers of every table, with links
 Every table carries the machine, versions and median/min/max over repeats. A failed step is reported and the
 others still run; the command exits non-zero if any failed.
 """
@@ -33,20 +36,24 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+if not __package__:  # run by path: benchmarks/ is a package whose modules import each other by name
+    sys.exit("run it as a module from the repository root: python -m benchmarks.run_all ...")
 
-from benchmarks._perf import OUT_DIR, fmt_stat  # noqa: E402
+from benchmarks._perf import OUT_DIR, REPO, fmt_stat  # noqa: E402
 
-STEPS = {  # sandbox before grading: grading_bench.md quotes sandbox_bench.json's executions/s
-    "sandbox": ["benchmarks/sandbox_bench.py"],
-    "grading": ["benchmarks/grading_bench.py"],
-    "harness": ["benchmarks/harness_bench.py", "--crosscheck"],
-    "engine": ["benchmarks/engine_bench.py"],
-    "gpu": ["benchmarks/gpu/report.py"],
-    "plots": ["benchmarks/plots.py"],
+STEPS = {  # step -> module and arguments; sandbox before grading: grading_bench.md quotes sandbox_bench.json
+    "sandbox": ["benchmarks.sandbox_bench"],
+    "grading": ["benchmarks.grading_bench"],
+    "harness": ["benchmarks.harness_bench", "--crosscheck"],
+    "engine": ["benchmarks.engine_bench"],
+    "gpu": ["benchmarks.gpu.report"],
+    "gpu_vllm": ["benchmarks.gpu.vllm_report"],
+    "plots": ["benchmarks.plots"],
 }
 MEASURING = ("grading", "sandbox", "harness", "engine")
+# the measured steps' modules, re-rendered from their stored JSON by --render-only
+RENDERERS = ("benchmarks.sandbox_bench", "benchmarks.harness_bench", "benchmarks.lm_eval_crosscheck",
+             "benchmarks.engine_bench")
 
 
 def _load(name: str, out_dir: Path) -> dict | None:
@@ -57,7 +64,7 @@ def _load(name: str, out_dir: Path) -> dict | None:
 def index(out_dir: Path = OUT_DIR) -> str:
     """results/perf/README.md: one line per table with its headline number, from the JSON files."""
     lines = ["# results/perf (generated by benchmarks/run_all.py; do not edit)", "",
-             "Regenerate everything: `K2BENCH_DATA_DIR=/work/shared/data python benchmarks/run_all.py` "
+             "Regenerate everything: `K2BENCH_DATA_DIR=/work/shared/data python -m benchmarks.run_all` "
              "(GPU figures: see gpu_speed.md for the device commands). Each table states its machine, versions, "
              "workload and median (min-max) over repeats.", "",
              "| table | headline | plot |", "|---|---|---|"]
@@ -79,8 +86,9 @@ def index(out_dir: Path = OUT_DIR) -> str:
             f"{r['parallelism']}{vs}", "grading_throughput.png")
     h = _load("harness_overhead.json", out_dir)
     if h:
+        size = f" on a workload whose raw run takes {h['raw_wall_s']['median']:.0f} s" if h.get("raw_wall_s") else ""
         row("harness_overhead.md", f"k2bench / raw requests: {fmt_stat(h['k2bench_over_raw_wall'], 2)} end to end, "
-            f"{fmt_stat(h['k2bench_over_raw_eval'], 2)} eval phase", "harness_overhead.png")
+            f"{fmt_stat(h['k2bench_over_raw_eval'], 2)} eval phase{size}", "harness_overhead.png")
     c = _load("concurrency_scaling.json", out_dir)
     if c:
         pts = c["series"].get("k2bench", [])
@@ -123,6 +131,22 @@ def index(out_dir: Path = OUT_DIR) -> str:
             parts.append(f"SFT {best['model']} {best['tokens_per_s']['median']:,.0f} tok/s, MFU "
                          f"{best['mfu']['median']:.2f}")
         row("gpu_speed.md", "H200: " + "; ".join(parts), "gpu_decode.png")
+    spec, harness = _load("gpu_vllm_spec.json", out_dir), _load("gpu_vllm_harness.json", out_dir)
+    if spec or harness:
+        parts = []
+        variants = {v["variant"]: v for v in (spec or {}).get("variants", []) if "error" not in v}
+        if {"plain", "ngram"} <= set(variants):
+            tok = {name: {c["concurrency"]: c["aggregate_tok_s"] for c in variants[name]["concurrency"]}
+                   for name in ("plain", "ngram")}
+            same = variants["ngram"].get("greedy_identical") or {}
+            parts.append("vLLM 0.26 bf16 plain / n-gram tok/s " + ", ".join(
+                f"C={c}: {tok['plain'][c]:,.0f} / {tok['ngram'][c]:,.0f}" for c in sorted(tok["ngram"])
+                if c in tok["plain"]) + f", greedy identical {same.get('identical')}/{same.get('of')}")
+        k2 = [r for r in (harness or {}).get("rows", []) if r["harness"] == "k2bench" and r["rc"] == 0]
+        if k2:
+            parts.append(f"harness k2bench / raw {statistics.median(r['wall_over_raw'] for r in k2):.2f} end to end "
+                         f"(n={len(k2)})")
+        row("gpu_vllm.md", "H200: " + "; ".join(parts), "gpu_vllm_spec.png")
     return "\n".join(lines) + "\n"
 
 
@@ -145,15 +169,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {step}", flush=True)
         if step == "render":
             rc = 0
-            for script in ("benchmarks/sandbox_bench.py", "benchmarks/harness_bench.py", "benchmarks/lm_eval_crosscheck.py",
-                           "benchmarks/engine_bench.py"):
-                if subprocess.run([sys.executable, script, "--render-only"], cwd=REPO).returncode not in (0, 1):
+            for module in RENDERERS:
+                if subprocess.run([sys.executable, "-m", module, "--render-only"], cwd=REPO).returncode not in (0, 1):
                     rc = 1
         elif step == "index":
             (OUT_DIR / "README.md").write_text(index(), encoding="utf-8")
             rc = 0
         else:
-            rc = subprocess.run([sys.executable, *STEPS[step]], cwd=REPO).returncode
+            rc = subprocess.run([sys.executable, "-m", *STEPS[step]], cwd=REPO).returncode
         print(f"== {step}: {'ok' if rc == 0 else f'FAILED (exit {rc})'} in {time.time() - started:.0f}s", flush=True)
         if rc != 0:
             failed.append(step)

@@ -1,7 +1,7 @@
 """Benchmark of the code sandbox against LiveCodeBench's unisolated execution pattern.
 
-    python benchmarks/sandbox_bench.py            # ~3-5 min on 2 busy cores; --quick for a smoke run
-    python benchmarks/sandbox_bench.py --check-n 1000 --repeats 5
+    python -m benchmarks.sandbox_bench            # ~3-5 min on 2 busy cores; --quick for a smoke run
+    python -m benchmarks.sandbox_bench --check-n 1000 --repeats 5
 
 Measures, on a fixed set of solutions (stdin and functional; correct, wrong, crashing, compute-bound):
 - executions/s of suites/grading/sandbox/ with its default engine, the warm zygote (fresh namespaces, tmpfs,
@@ -39,13 +39,13 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from unittest.mock import mock_open, patch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+if not __package__:  # run by path: benchmarks/ is a package whose modules import each other by name
+    sys.exit("run it as a module from the repository root: python -m benchmarks.sandbox_bench ...")
 
+from benchmarks._perf import OUT_DIR, REPO  # noqa: E402
 from suites.grading.sandbox import Limits, TestCase, check_isolation, pool, run_tests, settings  # noqa: E402
 from suites.grading.sandbox.runner import PRELUDE, compare_stdout  # noqa: E402
 
-OUT_DIR = REPO / "results" / "perf"
 LCB_TIMEOUT_S = 6  # LCB's default per-test timeout
 LIMITS = Limits(time_s=6.0)
 TRIVIAL = ("print(int(input()) + 1)", [TestCase("1", "2")], "stdin", None)
@@ -484,9 +484,9 @@ def main() -> int:
     n_exec = len(SOLUTIONS) * args.copies
     # the cold engine (what ran before the zygote), in a child: the engine is fixed at import
     child = subprocess.run(
-        [sys.executable, __file__, "--child", str(slots), "--copies", str(args.copies), "--repeats",
+        [sys.executable, "-m", "benchmarks.sandbox_bench", "--child", str(slots), "--copies", str(args.copies), "--repeats",
          str(args.repeats), "--latency-n", str(args.latency_n)],
-        env={**os.environ, settings.ENGINE_ENV: "bwrap"}, capture_output=True, text=True, check=True,
+        env={**os.environ, settings.ENGINE_ENV: "bwrap"}, cwd=REPO, capture_output=True, text=True, check=True,
     )
     cold = json.loads(child.stdout.strip().splitlines()[-1])
     verdict_check[f"cold-sandbox-{slots}"] = cold["verdicts"]

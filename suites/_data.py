@@ -1,10 +1,13 @@
-"""The data layer: every benchmark declared once, loaded from an offline mirror or the Hugging Face Hub.
+"""The data layer: every benchmark's records from an offline mirror or the Hugging Face Hub, checked against its pins.
 
-Each benchmark names its hub dataset id, pinned revision and split, the expected record count, and the
-sha256 of its mirror file and of its canonical content. With `K2BENCH_DATA_DIR` set (layout of
-`../shared/data`, see its README), records come from the mirror; otherwise from the hub at the pinned
-revision. A missing file, a wrong count or a checksum mismatch stops the run with a `DataError` that names
-the file and the expected and found values: a benchmark is never silently shorter or different.
+The pins are declared once, in the suite folder's eval.yaml (suites/_catalogue.py): the hub dataset id, pinned
+revision and split, the expected record count, and the sha256 of the mirror file and of its canonical content;
+this module adds only how a hub row becomes a record (FROM_HUB). The mirror's directory names (`hmmt_feb_2025/`,
+`omni_math/`) are the shared mirror's, external: each dataset's `mirror.path` maps its name to them. With
+`K2BENCH_DATA_DIR` set (layout of `../shared/data`, see its README), records come from the mirror; otherwise from
+the hub at the pinned revision. A missing file, a wrong count or a checksum mismatch stops the run with a
+`DataError` that names the file and the expected and found values: a benchmark is never silently shorter or
+different.
 
 Errors are one line with the fix, no traceback: `DataError` is an inspect `PrerequisiteError`, which
 `inspect eval` prints as its message alone. `DataUnavailable` (a subclass) means the data is simply not here
@@ -33,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from inspect_ai._util.error import PrerequisiteError
+
+from suites._catalogue import DatasetSpec, catalogue
 
 logger = logging.getLogger(__name__)
 
@@ -117,99 +122,43 @@ def _omni_math_from_hub(row: dict[str, Any]) -> dict[str, Any]:
 
 
 # Hub revisions are commit shas found in public pinned copies (suites/*/README.md says where); a branch
-# name such as "main" is refused by the hub loader below.
+# name such as "main" is refused by the hub loader below (and by suites/_catalogue.py when eval.yaml is read).
 HUB_REVISION = re.compile(r"^[0-9a-f]{40}$")
 
-BENCHMARKS: dict[str, Benchmark] = {
-    b.name: b
-    for b in [
-        Benchmark(
-            name="aime2024",
-            count=30,
-            mirror_path="aime2024/aime2024.jsonl",
-            mirror_sha256="5baefea1f041823b2b6643a2e8e1003477017b31f83bb3f44a58d0076f8c2625",
-            content_sha256="dfb985c1df9da0016d33922f9dfd0dd8efd553fc750b17ba84076f68ecaee683",
-            hub=HubSource("HuggingFaceH4/aime_2024", "2fe88a2f1091d5048c0f36abc874fb997b3dd99a", "train"),
-            from_hub=_aime_from_hf_h4,
-        ),
-        Benchmark(
-            name="aime2025",
-            count=30,
-            mirror_path="aime2025/aime2025.jsonl",
-            mirror_sha256="431ee78e4015be73cd149b290064b8c600d06cdcd41f81c2f4a349d18a81340d",
-            content_sha256="f1f7e1d326b64b94fc0d2fe831040ce67c7cb2413a756e551cc2e209a899f39a",
-            # pinned in two independent public copies (a dataset manifest and a parquet checksum table)
-            hub=HubSource("MathArena/aime_2025", "c94da77eb22bbd6439e62a323bec18493a421302", "train"),
-            from_hub=_matharena_from_hub("aime2025", "AIME 2025"),
-        ),
-        Benchmark(
-            name="hmmt_feb2025",
-            count=30,
-            mirror_path="hmmt_feb_2025/hmmt_feb_2025.jsonl",
-            mirror_sha256="24820fe6f8fcd7dca32b93107cd171d7bec4c4e652c007663ad2eb060121879f",
-            content_sha256="1e06ee7c3cbceb5e06c184ce73ea91b9d31fd793d034eed88dc15891140d6da5",
-            # the revision opencompass, NeMo-Skills ports and sieval pin
-            hub=HubSource("MathArena/hmmt_feb_2025", "6fdc4277120810ff75aa22d2d5489b91f7a262a1", "train"),
-            from_hub=_matharena_from_hub("hmmt_feb_2025", "HMMT February 2025"),
-        ),
-        Benchmark(
-            name="math500",
-            count=500,
-            mirror_path="math500/math500.jsonl",
-            mirror_sha256="93d093692b4ba42918def62690927f56db1bb9a46937ecf3596f9cedbdda755c",
-            content_sha256="03d5c520d69e9a5cb43cd537a054477f462b761ead48560b034efa4e538b5efe",
-            # the hub's test.jsonl at this revision is recorded with the prm800k sha256 35dc4108..., the same
-            # bytes as the mirror, so the converted rows must give the mirror's content checksum
-            hub=HubSource(
-                "HuggingFaceH4/MATH-500",
-                "6e4ed1a2a79af7d8630a6b768ec859cb5af4d3be",
-                "test",
-                content_sha256="03d5c520d69e9a5cb43cd537a054477f462b761ead48560b034efa4e538b5efe",
-            ),
-            from_hub=_math500_from_hub,
-        ),
-        Benchmark(
-            # the authors' rule-gradable subset (GitHub KbsdJames/omni-math-rule@4793415); on the hub it exists
-            # only as an unmerged pull request (refs/pr/2 of KbsdJames/Omni-MATH), which is not a pinnable commit
-            name="omni_math_rule",
-            count=2821,
-            mirror_path="omni_math/omni_math_rule.jsonl.gz",
-            mirror_sha256="f34d99b364daa0d0036864621802fdd5e933f9b7fc85e9de8138ab6efd886637",
-            content_sha256="43baf4c812b356ecd051f1ebdc6c272e6a514cf00e3039be4a1f80f73be3e160",
-            hub=None,
-        ),
-        Benchmark(
-            # the full Omni-MATH set: not in the mirror (too large to obtain offline); hub only
-            name="omni_math_full",
-            count=4428,
-            mirror_path="omni_math/Omni-Math.jsonl",
-            mirror_sha256="7c87be8ee41ac7c7a597ef5a5500e84bd2b639a85a06db3da7f69bf9a32ef168",  # third-party record
-            content_sha256=None,
-            hub=HubSource("KbsdJames/Omni-MATH", "0000b6bc8be4aa61655413073c3645ae4b3b30e8", "test"),
-            from_hub=_omni_math_from_hub,
-        ),
-        Benchmark(
-            # the official password-protected zip; read only through suites/gpqa_diamond (in memory)
-            name="gpqa_diamond",
-            count=198,
-            mirror_path="gpqa_diamond/dataset.zip",
-            mirror_sha256="461ae7329f15a3e35f8184d2dac24b990f34fdf12f366ca4062d8e6638cd08dc",
-            content_sha256=None,
-            hub=HubSource("Idavidrein/gpqa", "633f5ee89ab8ad4522a9f850766b73f62147ffdd", "train", config="gpqa_diamond"),
-        ),
-        Benchmark(
-            # statements only (QwQ's eval/data/livecodebench_v5.jsonl @620a5ea: release_v5, 2024-08-01..2025-02-01),
-            # no tests. The hub's files (statements + tests) are read by suites/livecodebench/problems.py at this
-            # revision, pinned in two public copies that load test.jsonl..test6.jsonl through resolve/<sha>/ URLs
-            name="livecodebench_v5",
-            count=279,
-            mirror_path="livecodebench_v5/problems.jsonl",
-            mirror_sha256="1892b2c3497cdd4ceeb7f2ecda934353af5cc56cebce06b1be8de73224c06bff",
-            content_sha256="2d6471f2e0babd9e3da44745effb9f02243ddb5b86d7cdaba4d65093e268fb16",
-            hub=HubSource("livecodebench/code_generation_lite", "0fe84c3912ea0c4d4a78037083943e8f0c4dd505", "test"),
-        ),
-    ]
+# how a hub row becomes a mirror record, per dataset (the pins themselves are in the suites' eval.yaml)
+FROM_HUB: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "aime2024": _aime_from_hf_h4,
+    "aime2025": _matharena_from_hub("aime2025", "AIME 2025"),
+    "hmmt_feb2025": _matharena_from_hub("hmmt_feb_2025", "HMMT February 2025"),
+    "math500": _math500_from_hub,
+    "omni_math_full": _omni_math_from_hub,
 }
+
+
+def _benchmark(spec: DatasetSpec) -> Benchmark:
+    hub = spec.hub
+    return Benchmark(
+        name=spec.name,
+        count=spec.count,  # type: ignore[arg-type]  # every dataset with a mirror declares its count (checked below)
+        mirror_path=spec.mirror.path,  # type: ignore[union-attr]
+        mirror_sha256=spec.mirror.sha256,  # type: ignore[union-attr]
+        content_sha256=spec.mirror.content_sha256,  # type: ignore[union-attr]
+        hub=None if hub is None else HubSource(hub.repo, hub.revision, hub.split, hub.config, hub.content_sha256),
+        from_hub=FROM_HUB.get(spec.name),
+    )
+
+
+def _benchmarks() -> dict[str, Benchmark]:
+    """Every dataset of suites/*/eval.yaml that has an offline-mirror file (HLE has none: suites/hle/records.py)."""
+    specs = [d for d in catalogue().datasets.values() if d.mirror is not None]
+    if uncounted := [d.name for d in specs if d.count is None]:
+        raise DataError(f"datasets {uncounted} have a mirror file but no count in their eval.yaml")
+    if unknown := set(FROM_HUB) - {d.name for d in specs}:
+        raise DataError(f"FROM_HUB names datasets no eval.yaml declares: {sorted(unknown)}")
+    return {d.name: _benchmark(d) for d in specs}
+
+
+BENCHMARKS: dict[str, Benchmark] = _benchmarks()
 
 
 def data_dir() -> Path | None:

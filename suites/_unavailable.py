@@ -25,6 +25,7 @@ from typing import Any
 
 from inspect_ai import SampleSource, Task
 
+from suites._catalogue import find_task
 from suites._data import DataUnavailable
 
 SKIPPED_KEY = "k2bench_skipped"
@@ -48,8 +49,6 @@ def skipped_reason(task: Task) -> str | None:
 
 def skip_when_unavailable(factory: Callable[..., Task]) -> Callable[..., Task]:
     """Wrap a suite's task factory: DataUnavailable -> one line on stderr and a skipped task."""
-    module = sys.modules.get(factory.__module__)
-    version = getattr(module, "VERSION", None)
 
     @functools.wraps(factory)
     def wrapper(*args: Any, **kwargs: Any) -> Task:
@@ -57,6 +56,7 @@ def skip_when_unavailable(factory: Callable[..., Task]) -> Callable[..., Task]:
             return factory(*args, **kwargs)
         except DataUnavailable as err:
             print(f"k2bench: suite skipped, data unavailable: {err}", file=sys.stderr, flush=True)
-            return unavailable_task(factory.__name__, version, str(err))
+            spec = find_task(factory.__name__)  # the version in its eval.yaml (suites/_catalogue.py)
+            return unavailable_task(factory.__name__, None if spec is None else spec.version, str(err))
 
     return wrapper

@@ -26,15 +26,14 @@ Equal-budget baselines (`equal_budget_scorer(grader)`): the same N candidates, g
 suite declares by name (suites/grading/registry.py: math, math_set, choice, ...), give avg@n (mean), maj@n
 (majority over answers the grader calls the same), pass@n (oracle: any correct) and first@1 (candidate 0
 alone), beside judge@n (the judge's pick), so a table shows what the judge adds over voting at the same
-generation cost.
+generation cost. Grading and voting are suites/grading's (voting.py, scorers.equal_budget_scorer); this module
+only hands them its candidates.
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
 from inspect_ai.model import (
     ChatMessage,
     ChatMessageSystem,
@@ -44,7 +43,7 @@ from inspect_ai.model import (
     ResponseSchema,
     get_model,
 )
-from inspect_ai.scorer import Score, Scorer, Target, mean, scorer
+from inspect_ai.scorer import Scorer
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.util import StoreModel, collect, store_as
 from pydantic import BaseModel, Field
@@ -52,6 +51,9 @@ from pydantic import BaseModel, Field
 from systems.accounting import Accounting, accounted_generate, finalize
 from systems.plan import PlanSettings, extract_json_object, plan_messages, user_question
 from systems.roles import call_config, solver_schema_check
+
+if TYPE_CHECKING:
+    from suites.grading.voting import CandidatePool
 
 DEFAULT_N = 3
 TAIL_CHARS = 2000
@@ -75,7 +77,6 @@ JUDGE_SCHEMA = {
     },
     "required": [JUDGE_KEY, "explanation"],
 }
-TRUNCATION_STOP_REASONS = ("max_tokens", "model_length")
 
 
 class Candidate(BaseModel):
@@ -147,7 +148,7 @@ async def select_best(
     if use_response_schema:
         solver_schema_check("judge", judge)
         schema = ResponseSchema(name="better_response", json_schema=JUDGE_SCHEMA)
-    config = call_config(judge, roles, "judge", judge_generate, schema=schema)
+    config = call_config(judge, roles, "judge", judge_generate, schema=schema, schema_dict=JUDGE_SCHEMA)
     best, comparisons, any_error = 0, [], False
     for challenger in range(1, len(candidates)):
         messages: list[ChatMessage] = [
@@ -236,111 +237,19 @@ def best_of_n(
 # --- equal-budget baselines ------------------------------------------------------------------------------
 
 
-def grade_candidates(
-    candidates: list[Candidate], gold: str, grader: str = "math", metadata: dict[str, Any] | None = None
-) -> list[Any]:
-    """Each candidate's Verdict under the suite's grader (by name, suites/grading/registry.py); a candidate that
-    breaks the grader is `error`, not the run's end."""
-    from suites.grading.registry import get_grader
-    from suites.grading.verdict import guarded
+def candidate_pool(state: TaskState) -> CandidatePool:
+    """This sample's N candidates and the judge's pick, from the best_of_n solver's store."""
+    from suites.grading.voting import CandidatePool
 
-    grade = get_grader(grader)
-    return [
-        guarded(grade, c.completion, gold, truncated=c.stop_reason in TRUNCATION_STOP_REASONS, metadata=metadata or {})
-        for c in candidates
-    ]
+    record = store_as(BestOfN)
+    if not record.candidates or record.winner is None:
+        raise RuntimeError("equal_budget_scorer needs the best_of_n solver's candidates in the store")
+    return CandidatePool(record.candidates, record.winner, record.selection_status)
 
 
-def majority(
-    verdicts: list[Any], grader: str = "math", metadata: dict[str, Any] | None = None
-) -> tuple[float, dict[str, Any]]:
-    """maj@n: cluster the extracted answers by the grader's `same_answer`; the largest cluster's correctness wins.
-
-    Truncated and unanswered candidates do not vote (their answers are not final). Ties go to the cluster whose
-    first member came first (deterministic) and are recorded. No votes at all scores 0. A comparison the
-    grader cannot decide (a grader error) keeps the two answers apart and is recorded.
-    """
-    from suites.grading.math_answer import GraderError
-    from suites.grading.registry import get_grader
-
-    same_answer = get_grader(grader).same_answer
-    if same_answer is None:
-        raise ValueError(f"grader {grader!r} cannot vote (no same_answer)")
-    voters = [
-        (i, v) for i, v in enumerate(verdicts) if v.status in ("correct", "incorrect") and v.extracted is not None
-    ]
-    clusters: list[list[int]] = []
-    errors: list[str] = []
-    for i, verdict in voters:
-        for cluster in clusters:
-            try:
-                same = same_answer(verdict.extracted, verdicts[cluster[0]].extracted, metadata or {})
-            except GraderError as err:
-                errors.append(str(err))
-                same = False
-            if same:
-                cluster.append(i)
-                break
-        else:
-            clusters.append([i])
-    if not clusters:
-        return 0.0, {"clusters": [], "majority": None, "tie": False, "errors": errors}
-    size = max(len(c) for c in clusters)
-    top = [c for c in clusters if len(c) == size]
-    chosen = top[0]
-    return verdicts[chosen[0]].score, {
-        "clusters": [[verdicts[c[0]].extracted, c] for c in clusters],
-        "majority": chosen,
-        "tie": len(top) > 1,
-        "errors": errors,
-    }
-
-
-BASELINE_KEYS = ("judge_at_n", "avg_at_n", "maj_at_n", "pass_at_n", "first_at_1")
-
-
-@scorer(metrics={key: [mean()] for key in BASELINE_KEYS})
 def equal_budget_scorer(grader: str = "math") -> Scorer:
-    """judge@n beside avg@n, maj@n, pass@n and first@1 over the same N candidates, graded by `grader` (the name
-    the suite declares, suites/grading/registry.py) with the sample's metadata (HMMT's answer kind, GPQA's
-    option order)."""
-    from suites.grading.registry import get_grader
+    """judge@n beside avg@n, maj@n, pass@n and first@1 over this system's N candidates, graded by the suite's
+    grader: the scorer is suites/grading/scorers.py's (voting in suites/grading/voting.py); this supplies the pool."""
+    from suites.grading.scorers import equal_budget_scorer as over_candidates
 
-    if not get_grader(grader).answer_graded:
-        raise ValueError(f"equal_budget_scorer: grader {grader!r} is not answer-graded (no avg/maj/pass@n)")
-
-    async def score(state: TaskState, target: Target) -> Score:
-        record = store_as(BestOfN)
-        if not record.candidates or record.winner is None:
-            raise RuntimeError("equal_budget_scorer needs the best_of_n solver's candidates in the store")
-        metadata = dict(state.metadata)
-        verdicts = await anyio.to_thread.run_sync(
-            functools.partial(grade_candidates, record.candidates, target.text, grader, metadata)
-        )
-        scores = [v.score for v in verdicts]
-        maj, maj_detail = await anyio.to_thread.run_sync(functools.partial(majority, verdicts, grader, metadata))
-        value = {
-            "judge_at_n": scores[record.winner],
-            "avg_at_n": sum(scores) / len(scores),
-            "maj_at_n": maj,
-            "pass_at_n": max(scores),
-            "first_at_1": scores[0],
-        }
-        return Score(
-            value=value,
-            answer=verdicts[record.winner].extracted,
-            explanation=f"winner {record.winner} ({record.selection_status}); candidate scores {scores}",
-            metadata={
-                "grader": grader,
-                "n": len(scores),
-                "winner": record.winner,
-                "selection_status": record.selection_status,
-                "candidates": [
-                    {"branch": c.branch, "status": v.status, "extracted": v.extracted}
-                    for c, v in zip(record.candidates, verdicts, strict=True)
-                ],
-                "majority": maj_detail,
-            },
-        )
-
-    return score
+    return over_candidates(grader, pool=candidate_pool)

@@ -34,6 +34,8 @@ from inspect_ai.util import StoreModel, store_as
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 from systems.accounting import accounted_generate, accounting_scorer, finalize
+from systems.metrics import counter_delta, root_url_of
+from systems.metrics import serving_counters as scrape_serving_counters
 
 SYSTEMS_DIR = Path(__file__).resolve().parent
 TASK_NAME_SEPARATOR = "--"
@@ -82,7 +84,7 @@ class BestOfNPart(_Strict):
 
 
 class ServingPart(_Strict):
-    """`serving:` a serving overlay (systems/serve.py)"""
+    """`serving:` a serving overlay (systems/serve.py starts the server, systems/metrics.py reads its counters)"""
 
     speculative_config: dict[str, Any] | None = None
     args: dict[str, Any] | None = None
@@ -261,8 +263,6 @@ class ServingCounters(StoreModel):
 
 
 def _model_root_url() -> str | None:
-    from systems.serve import root_url_of
-
     base_url = getattr(get_model().api, "base_url", None)
     return root_url_of(str(base_url)) if base_url else None
 
@@ -281,9 +281,6 @@ def serving_counters(phase: str, root_url: str | None = None) -> Solver:
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         import anyio
 
-        from systems.serve import counter_delta
-        from systems.serve import serving_counters as scrape
-
         record = store_as(ServingCounters)
         # the runner passes the server's URL: a provider may only learn its base_url at the first request
         root = root_url or record.root_url or _model_root_url()
@@ -291,7 +288,7 @@ def serving_counters(phase: str, root_url: str | None = None) -> Solver:
             record.note = "the model has no base URL (not an HTTP server): no serving counters"
             return state
         record.root_url = root
-        counters = await anyio.to_thread.run_sync(scrape, root)
+        counters = await anyio.to_thread.run_sync(scrape_serving_counters, root)
         if phase == "before":
             record.before = counters
         else:

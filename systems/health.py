@@ -65,6 +65,14 @@ HEALTH_COUNT_KEYS = (
 )
 HEALTH_KEYS = (*HEALTH_COUNT_KEYS, "winner", "n")
 PARSED_RATE_BOUND = 0.9  # below this share of parsed triage or judge calls a cell is degenerate
+# the sample-store keys of systems/accounting.py `Accounting`, systems/plan.py `Plans`, systems/best_of_n.py `BestOfN`
+STORE_KEYS = {
+    "calls": "Accounting:calls",
+    "plans": "Plans:records",
+    "candidates": "BestOfN:candidates",
+    "comparisons": "BestOfN:comparisons",
+    "winner": "BestOfN:winner",
+}
 
 
 def is_parsed(purpose: str, status: str) -> bool | None:
@@ -106,15 +114,21 @@ def health(
 
 
 def sample_health() -> dict[str, Any]:
-    """The running sample's health, read from its stores (call inside a solver or scorer)."""
-    from inspect_ai.util import store_as
+    """The running sample's health, read from its stores (call inside a solver or scorer).
 
-    from systems.accounting import Accounting
-    from systems.best_of_n import BestOfN
-    from systems.plan import Plans
+    The stores are read by their keys (`<StoreModel class>:<field>`, the names analysis reads from logs), not
+    through the StoreModel classes: accounting.py imports this module, and best_of_n.py / plan.py import
+    accounting.py, so importing their classes here would close an import circle."""
+    from inspect_ai.util import store
 
-    bon = store_as(BestOfN)
-    return health(store_as(Accounting).calls, store_as(Plans).records, bon.candidates, bon.comparisons, bon.winner)
+    current = store()
+    return health(
+        current.get(STORE_KEYS["calls"]) or [],
+        current.get(STORE_KEYS["plans"]) or [],
+        current.get(STORE_KEYS["candidates"]) or [],
+        current.get(STORE_KEYS["comparisons"]) or [],
+        current.get(STORE_KEYS["winner"]),
+    )
 
 
 def parsed_rates(totals: dict[str, float]) -> dict[str, float | None]:

@@ -78,7 +78,9 @@ SOLVER_PROMPT = (
 # xgrammar at 128 tokens: 11 of 16 triage replies cut inside a string). With maxLength the grammar closes each
 # string; the fields the system uses (is_hard_problem, search_list) are unchanged. The list's length cannot be
 # bounded here (inspect's JSONSchema has no maxItems and drops it): a reply cut inside a long list is read by
-# `read_cut_triage` (status topics_truncated when it holds MAX_SEARCH_TOPICS complete topics).
+# `read_cut_triage` (status topics_truncated when it holds MAX_SEARCH_TOPICS complete topics). Servers that take
+# the whole schema (systems/roles.py FULL_SCHEMA_PROVIDERS: vLLM, SGLang) get TRIAGE_SCHEMA_BOUNDED, whose list
+# is bounded too (maxItems = MAX_SEARCH_TOPICS, what the parser keeps of a longer list anyway).
 TRIAGE_PLAN_MAX_CHARS = 300
 TOPIC_MAX_CHARS = 80
 TRIAGE_SCHEMA = {
@@ -89,6 +91,13 @@ TRIAGE_SCHEMA = {
         "search_list": {"type": "array", "items": {"type": "string", "maxLength": TOPIC_MAX_CHARS}},
     },
     "required": ["is_hard_problem", "plan", "search_list"],
+}
+TRIAGE_SCHEMA_BOUNDED = {
+    **TRIAGE_SCHEMA,
+    "properties": {
+        **TRIAGE_SCHEMA["properties"],
+        "search_list": {**TRIAGE_SCHEMA["properties"]["search_list"], "maxItems": MAX_SEARCH_TOPICS},
+    },
 }
 # the authors disable the planner's thinking for the plan call (Qwen3 chat template kwarg)
 DEFAULT_PLAN_EXTRA_BODY = {"chat_template_kwargs": {"enable_thinking": False}}
@@ -254,7 +263,10 @@ async def plan_messages(
     if settings.use_response_schema:
         solver_schema_check("planner", planner)
         schema = ResponseSchema(name="search_list", json_schema=TRIAGE_SCHEMA)
-    triage_config = call_config(planner, settings.roles, "planner", settings.triage_generate, schema=schema)
+    triage_config = call_config(
+        planner, settings.roles, "planner", settings.triage_generate, schema=schema,
+        schema_dict=TRIAGE_SCHEMA_BOUNDED,
+    )  # fmt: skip
     triage_out, triage_call = await accounted_generate(
         planner, [ChatMessageUser(content=TRIAGE_PROMPT.format(question=question))],
         role="planner", purpose="triage", branch=branch, config=triage_config,

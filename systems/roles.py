@@ -34,7 +34,15 @@ small model almost never writes as the JSON: the system would run but measure so
   * runtime check (systems.run, before any sample): one probe request per role model under a schema that an
     unconstrained reply cannot satisfy by chance (`{"k2bench_probe": 7}` asked for with a prompt about
     something else). A listed provider whose server or engine does not constrain fails it.
-Either failure refuses the run with one line naming the role, model and fix. A system yaml may say
+Either failure refuses the run with one line naming the role, model and fix.
+
+The whole schema. inspect's JSONSchema has no `maxItems` (it drops it), and its OpenAI-compatible adapter
+(which `vllm/` uses) strips `maxLength`/`minLength`/`pattern` from the schema it sends. The bounds are what
+keep a small model's JSON finite (the H200 grid of 2026-12-03 sent none: 22 of 30 triage replies of one log
+ran to max_tokens inside a string or list). For providers in FULL_SCHEMA_PROVIDERS (vLLM, SGLang: xgrammar
+or llguidance behind them honour every bound) `call_config` also puts the schema as written, bounds and all,
+in the request body's `response_format` (`extra_body`, which the openai client merges over inspect's stripped
+copy); the CallRecord keeps the schema that was sent. A system yaml may say
 `use_response_schema: false` (in `plan:` and/or `best_of_n:`) to run unconstrained on purpose; the run then
 records `"response_schema": false` for that role in `system_roles`, and its calls carry no schema.
 """
@@ -56,6 +64,8 @@ SCHEMA_PROVIDERS = frozenset(
         "google", "anthropic", "mistral", "grok", "k2bench",
     }
 )  # fmt: skip
+# OpenAI-compatible servers that take a whole JSON schema (every bound) in response_format, see above
+FULL_SCHEMA_PROVIDERS = frozenset({"vllm", "sglang"})
 PROBE_KEY = "k2bench_probe"
 PROBE_VALUE = 7
 PROBE_SCHEMA = ResponseSchema(
@@ -103,8 +113,13 @@ def call_config(
     purpose_generate: dict[str, Any] | None = None,
     schema: ResponseSchema | None = None,
     extra_body: dict[str, Any] | None = None,
+    schema_dict: dict[str, Any] | None = None,
 ) -> GenerateConfig:
-    """The explicit config of one planner/judge call (steps 1-5 above)."""
+    """The explicit config of one planner/judge call (steps 1-5 above).
+
+    `schema_dict`: the schema as written (with the bounds inspect's JSONSchema drops); sent whole in the request
+    body to FULL_SCHEMA_PROVIDERS (module docstring, "The whole schema").
+    """
     from inspect_ai.model import get_model
 
     config = role_base_config(model.config, roles, role).merge(GenerateConfig(**(purpose_generate or {})))
@@ -112,11 +127,18 @@ def call_config(
         # an unbound role is the model under test, which would inherit the suite's stop (</answer>); a bound
         # role inherits nothing, and some providers reject an empty list (inspect's hf/)
         config = config.merge(GenerateConfig(stop_seqs=[]))
+    if schema is not None and schema_dict is not None and provider_of(model) in FULL_SCHEMA_PROVIDERS:
+        extra_body = {**(extra_body or {}), "response_format": full_response_format(schema.name, schema_dict)}
     if extra_body:
         config = config.merge(GenerateConfig(extra_body=extra_body))
     if schema is not None:
         config = config.merge(GenerateConfig(response_schema=schema))
     return config
+
+
+def full_response_format(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's `response_format` for a JSON schema, the schema as written (no keyword stripped)."""
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
 
 
 # --- which roles a system has, with which model -------------------------------------------------------------

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import fcntl
 import importlib
 import inspect as pyinspect
@@ -86,8 +85,34 @@ def env_default(flag: str) -> int | None:
 # --- suites -----------------------------------------------------------------------------------------------
 
 
+def file_tasks(path: Path) -> list[Callable[..., Any]]:
+    """The @task functions defined in a task file of this repo, e.g. training/heldout_task.py (as `inspect eval`
+    takes a file): imported as its module (`training.heldout_task`), so its own absolute imports work."""
+    from inspect_ai._util.registry import is_registry_object
+
+    resolved = path.resolve()
+    if not resolved.is_file():
+        raise RunnerError(f"no task file {path}")
+    try:
+        module_name = ".".join(resolved.relative_to(REPO_ROOT).with_suffix("").parts)
+    except ValueError:
+        raise RunnerError(f"task file {path} is outside the repository {REPO_ROOT}") from None
+    module = importlib.import_module(module_name)
+    tasks = [
+        obj
+        for obj in vars(module).values()
+        if callable(obj) and getattr(obj, "__module__", None) == module_name and is_registry_object(obj, type="task")
+    ]
+    if not tasks:
+        raise RunnerError(f"task file {path} defines no @task")
+    return sorted(tasks, key=lambda f: f.__name__)
+
+
 def suite_tasks(name: str) -> list[Callable[..., Any]]:
-    """Task factories for a suite name: a registered task's name, or a suites/<name>/ package (all its tasks)."""
+    """Task factories for a suite name: a registered task's name, a suites/<name>/ package (all its tasks), or a
+    suite's former name, or a task file of this repo (`training/heldout_task.py`: its @task functions)."""
+    if name.endswith(".py"):
+        return file_tasks(Path(name))
     registry = importlib.import_module("suites._registry")
     factories = [
         obj for obj in vars(registry).values() if callable(obj) and getattr(obj, "__module__", "").startswith("suites.")
@@ -100,6 +125,10 @@ def suite_tasks(name: str) -> list[Callable[..., Any]]:
     ]
     if in_package:
         return sorted(in_package, key=lambda f: f.__name__)
+    from suites._catalogue import renamed
+
+    if (new := renamed(name)) is not None:  # a former name (suites/*/eval.yaml `formerly`): one deprecation line
+        return suite_tasks(new)
     known = sorted({f.__module__.split(".")[1] for f in factories} | {f.__name__ for f in factories})
     raise RunnerError(f"no suite {name!r} in suites/_registry.py; known: {known}")
 
@@ -139,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m systems.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--suites", required=True, help="comma-separated suite or task names (e.g. aime,aime2025)")
+    parser.add_argument("--suites", required=True, help="comma-separated suite or task names (e.g. aime,aime2025) or task files (training/heldout_task.py)")
     parser.add_argument("--systems", required=True, help="comma-separated system ids / yaml paths; '+' composes")
     parser.add_argument("--model", required=True, help="model config: models/*.yaml path or its id")
     parser.add_argument("--log-dir", help="default results/logs/<model id> (scratch: not read by the tables)")
@@ -192,7 +221,8 @@ def serving(
     model_config: ModelConfig, overlay: dict[str, Any] | None, serve: bool
 ) -> Iterator[tuple[ModelConfig, str | None, dict[str, Any]]]:
     """Yield (model config to use, root URL whose /metrics to read or None, facts about the serving)."""
-    from systems.serve import root_url_of, server_for
+    from systems.metrics import root_url_of
+    from systems.serve import server_for
 
     facts: dict[str, Any] = {"overlay": overlay}
     if serve:
@@ -228,7 +258,7 @@ def is_local(url: str) -> bool:
 def read_counters(root_url: str | None) -> dict[str, float] | None:
     if root_url is None:
         return None
-    from systems.serve import serving_counters
+    from systems.metrics import serving_counters
 
     try:
         return serving_counters(root_url)
@@ -240,7 +270,7 @@ def read_counters(root_url: str | None) -> dict[str, float] | None:
 def serving_metrics(
     before: dict[str, float] | None, after: dict[str, float] | None, wall_s: float, facts: dict[str, Any]
 ) -> dict[str, Any]:
-    from systems.serve import counter_delta
+    from systems.metrics import counter_delta
 
     out: dict[str, Any] = {k: v for k, v in facts.items() if k != "command"} | {"wall_s": round(wall_s, 2)}
     if before is None or after is None:
@@ -496,7 +526,7 @@ def run(argv: list[str] | None = None) -> int:
                 identity = {**model_config.identity(), "k2bench_run": run_identity}
                 # the model under test carries its config file's generate; -G/--max-tokens/... go in at eval
                 # level, where they reach the solver but not an unbound planner/judge (systems/roles.py)
-                solver_model = dataclasses.replace(cfg, generate=file_generate).get_model()
+                solver_model = cfg.model_copy(update={"generate": file_generate}).get_model()
                 for system in group:  # refuses (raises) before any sample when a role cannot honour the schema
                     for note in check_schema_support(system, role_models(solver_model, roles), probed):
                         logger.warning("UNCONSTRAINED: %s", note)

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from systems.metrics import scrape_metrics, serving_counters
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VLLM_VENV_ENV = "K2BENCH_VLLM_VENV"
 VLLM_PYTHON_ENV = "K2BENCH_VLLM_PYTHON"
@@ -41,13 +43,6 @@ EMBEDDED_SMOLLM2 = "embedded:smollm2"
 # vLLM's CPU build reserves one core and binds one OMP thread unless told otherwise (env.md §4); the KV cache
 # is sized in GiB. These are defaults; a model config's serve.env overrides them.
 CPU_ENV_DEFAULTS = {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "HF_HUB_OFFLINE": "1"}
-# Prometheus counters of vLLM's /metrics that systems read (summed over label sets)
-SPEC_COUNTERS = {
-    "drafts": "vllm:spec_decode_num_drafts_total",
-    "draft_tokens": "vllm:spec_decode_num_draft_tokens_total",
-    "accepted_tokens": "vllm:spec_decode_num_accepted_tokens_total",
-}
-TOKEN_COUNTERS = {"prompt_tokens": "vllm:prompt_tokens_total", "generation_tokens": "vllm:generation_tokens_total"}
 
 
 class ServerError(RuntimeError):
@@ -193,48 +188,6 @@ def _answers(url: str) -> bool:
             return response.status == 200
     except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
         return False
-
-
-def root_url_of(base_url: str) -> str:
-    """http://host:port/v1 -> http://host:port (where vLLM serves /metrics)."""
-    base = base_url.rstrip("/")
-    return base[: -len("/v1")] if base.endswith("/v1") else base
-
-
-def scrape_metrics(root_url: str, timeout: float = 10) -> dict[str, float]:
-    """Counters from a vLLM /metrics endpoint, summed over label sets (`name` -> value)."""
-    with urllib.request.urlopen(f"{root_url.rstrip('/')}/metrics", timeout=timeout) as response:
-        text = response.read().decode()
-    totals: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        name_labels, _, value = line.rpartition(" ")
-        name = name_labels.split("{", 1)[0]
-        try:
-            totals[name] = totals.get(name, 0.0) + float(value)
-        except ValueError:
-            continue
-    return totals
-
-
-def serving_counters(root_url: str) -> dict[str, float]:
-    """The speculative-decoding and token counters systems record (0 where the server has none)."""
-    raw = scrape_metrics(root_url)
-    return {key: raw.get(name, 0.0) for key, name in {**SPEC_COUNTERS, **TOKEN_COUNTERS}.items()}
-
-
-def counter_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float | None]:
-    """Counter differences plus the derived acceptance rate and mean accepted tokens per draft."""
-    delta: dict[str, float | None] = {key: after.get(key, 0.0) - before.get(key, 0.0) for key in after}
-    drafted, accepted, drafts = (
-        delta.get("draft_tokens") or 0.0,
-        delta.get("accepted_tokens") or 0.0,
-        delta.get("drafts") or 0.0,
-    )
-    delta["acceptance_rate"] = round(accepted / drafted, 4) if drafted else None
-    delta["mean_accepted_per_draft"] = round(accepted / drafts, 4) if drafts else None
-    return delta
 
 
 def server_for(

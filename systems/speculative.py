@@ -108,7 +108,7 @@ def run_phase(
     root_url: str | None = None,
 ) -> Phase:
     """All PROMPTS x seeds against one server; counters around the phase when root_url is given."""
-    from systems.serve import counter_delta, serving_counters
+    from systems.metrics import counter_delta, serving_counters
 
     jobs = [(p, s) for p in range(len(PROMPTS)) for s in seeds]
     before = serving_counters(root_url) if root_url else None

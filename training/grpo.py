@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # `python training/grpo.py` and `accelerate launc
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from training import configs, data, rewards
-from training.sft import load_model_and_tokenizer, save_run_card
+from training.sft import load_model_and_tokenizer, train_and_save
 
 logger = logging.getLogger(__name__)
 
@@ -61,19 +61,7 @@ def main(argv: list[str] | None = None) -> str:
     stop_ids = tuple({*trainer.eos_token_ids, tokenizer.pad_token_id})
     for reward in reward_funcs:
         reward.eos_token_ids = stop_ids
-    result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model(training_args.output_dir)
-    if trainer.accelerator.is_main_process:
-        tokenizer.save_pretrained(training_args.output_dir)
-        trainer.state.save_to_json(str(Path(training_args.output_dir, "trainer_state.json")))  # the reward curve
-        save_run_card(training_args.output_dir, "grpo", script_args, model_args, result.metrics)
-    # no collective may still be in flight when a rank exits: a gloo worker thread finishing one needs the GIL,
-    # and the process group's destructor at exit takes the group's lock while holding the GIL -> deadlock (seen
-    # with py-spy in 2 two-process CPU runs). A barrier here lets those threads finish while everyone waits.
-    trainer.accelerator.wait_for_everyone()
-    if hasattr(trainer, "end"):  # transformers >= 5.2x: release the accelerator state; older have no end()
-        trainer.end()
-    return training_args.output_dir
+    return train_and_save(trainer, tokenizer, "grpo", script_args, training_args, model_args)
 
 
 if __name__ == "__main__":

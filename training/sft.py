@@ -70,12 +70,18 @@ def main(argv: list[str] | None = None) -> str:
     logger.info("SFT on %s (%d rows), model %s, process %d/%d", script_args.dataset, len(train_dataset), model_path,
                 training_args.process_index, training_args.world_size)  # one line per rank under accelerate launch
     trainer = SFTTrainer(model=model_path, args=training_args, train_dataset=train_dataset, processing_class=tokenizer)
+    return train_and_save(trainer, tokenizer, "sft", script_args, training_args, model_args)
+
+
+def train_and_save(trainer, tokenizer, stage: str, script_args, training_args, model_args) -> str:
+    """Train (resuming if asked), save the model, its tokenizer (the chat template travels with the weights), the
+    trainer state (the loss / reward curve) and the run card, and shut the ranks down cleanly. SFT and GRPO alike."""
     result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model(training_args.output_dir)
     if trainer.accelerator.is_main_process:
-        tokenizer.save_pretrained(training_args.output_dir)  # the chat template travels with the weights
-        trainer.state.save_to_json(str(Path(training_args.output_dir, "trainer_state.json")))  # the loss curve
-        save_run_card(training_args.output_dir, "sft", script_args, model_args, result.metrics)
+        tokenizer.save_pretrained(training_args.output_dir)
+        trainer.state.save_to_json(str(Path(training_args.output_dir, "trainer_state.json")))
+        save_run_card(training_args.output_dir, stage, script_args, model_args, result.metrics)
     # no collective may still be in flight when a rank exits: a gloo worker thread finishing one needs the GIL,
     # and the process group's destructor at exit takes the group's lock while holding the GIL -> deadlock (seen
     # with py-spy in 2 two-process CPU runs). A barrier here lets those threads finish while everyone waits.

@@ -117,8 +117,10 @@ def main() -> int:
     import transformers
     from transformers import AutoModelForCausalLM
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from ceilings import gpu_environment
+    if __package__:  # python -m benchmarks.gpu.decode_bench
+        from benchmarks.gpu.ceilings import gpu_environment
+    else:  # by path, as on the device (results/perf/gpu_speed.md): this folder is sys.path[0]
+        from ceilings import gpu_environment
 
     inputs = json.loads(Path(args.inputs).read_text())
     gguf = Path(args.gguf)

@@ -10,11 +10,12 @@ Writes, into the git-ignored folder .device/ (and the wheel into .whl/):
   decode_inputs.json                       prompt token ids (chat template applied here), the GGUF sha256,
                                            and a fingerprint of the dequantized weights for the device to match
 
-    K2BENCH_DATA_DIR=/work/shared/data python benchmarks/gpu/prepare_payload.py
+    K2BENCH_DATA_DIR=/work/shared/data python -m benchmarks.gpu.prepare_payload
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import subprocess
@@ -66,8 +67,8 @@ def weights_fingerprint(model) -> str:
     return digest.hexdigest()
 
 
-def main() -> int:
-    sys.path.insert(0, str(REPO))
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)  # no options; --help says what
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from models.embedded import prepare_smollm2, smollm2_gguf_path
@@ -119,4 +120,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if not __package__:  # run by path: the checkout is importable only from the repository root
+        sys.exit("run it as a module from the repository root: python -m benchmarks.gpu.prepare_payload")
     sys.exit(main())

@@ -2,20 +2,21 @@
 
 The JSON files come back from the device machine (benchmarks/gpu/{ceilings,sft_throughput,decode_bench}.py);
 results/perf/gpu_runs.json holds the exact device command of each call. This script only reads them, so
-benchmarks/run_all.py can regenerate the table on a machine without a GPU.
+`python -m benchmarks.run_all` can regenerate the table on a machine without a GPU.
 
-    python benchmarks/gpu/report.py
+    python -m benchmarks.gpu.report
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+if not __package__:  # run by path: benchmarks/ is a package whose modules import each other by name
+    sys.exit("run it as a module from the repository root: python -m benchmarks.gpu.report ...")
 
 from benchmarks._perf import OUT_DIR, fmt_stat, md_table  # noqa: E402
 
@@ -182,9 +183,12 @@ def render(out_dir: Path = OUT_DIR) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def main() -> int:
-    text = render()
-    (OUT_DIR / "gpu_speed.md").write_text(text, encoding="utf-8")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out-dir", type=Path, default=OUT_DIR, help="reads gpu_*.json, writes gpu_speed.md here")
+    args = parser.parse_args(argv)
+    text = render(args.out_dir)
+    (args.out_dir / "gpu_speed.md").write_text(text, encoding="utf-8")
     print(text)
     return 0
 

@@ -136,8 +136,10 @@ def main() -> int:
 
     import torch
 
-    sys.path.insert(0, __file__.rsplit("/", 1)[0])
-    from ceilings import gpu_environment
+    if __package__:  # python -m benchmarks.gpu.sft_throughput
+        from benchmarks.gpu.ceilings import gpu_environment
+    else:  # by path, as on the device (results/perf/gpu_speed.md): this folder is sys.path[0]
+        from ceilings import gpu_environment
 
     with open(args.ceilings) as fh:
         matmul_rate = json.load(fh)["matmul_bf16_flop_per_s"]

@@ -5,19 +5,17 @@ For code suites on the H200 (issue 19): LiveCodeBench's grader runs programs in 
 generates (this runner: the same tasks, identity and serving metrics as systems.run, no scorer run), and
 benchmarks/gpu/vllm_rescore.py scores the logs HERE with the suite's own scorers, in the sandbox.
 
-    python benchmarks/gpu/systems_run_noscore.py --suites livecodebench --systems plain --model ... --log-dir ...
+Run by path from the repository root with the checkout on PYTHONPATH (benchmarks/gpu/vllm_device.py's grid sets
+PYTHONPATH=<repo>:<unpacked site> for every job it starts):
+
+    PYTHONPATH=. python benchmarks/gpu/systems_run_noscore.py --suites livecodebench_v5 --systems plain --model ... --log-dir ...
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import inspect_ai
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-import inspect_ai  # noqa: E402
-
-from systems import run as systems_run  # noqa: E402
+from systems import run as systems_run
 
 _EVAL_SET = inspect_ai.eval_set
 

@@ -26,7 +26,8 @@ Steps:
   wait        wait for the grid until it finishes or --wait-s passes
   hook        run .device/hook.sh if present (room for issue 20's one-GPU `accelerate launch` smoke run)
   stop        stop the daemons (grid first: its runners are interrupted and write their logs)
-  pack        (always last, automatically) results since the last pack -> $OUT: status.json + results.tgz.NN
+  pack        (always last, automatically) results/, logs/ and harness/ since the last pack -> $OUT: status.json +
+              results.tgz.NN
 
     # on the device (the runbook's calls), e.g.
     bash benchmarks/gpu/vllm_device.sh install,smoke,spec
@@ -72,7 +73,7 @@ ALL_VARIANTS = "plain,ngram,ngram_gpu,draft_self,plain_fp32,ngram_fp32"
 SPEC_MAX_TOKENS = 256
 OUT_FILE_BYTES = 15 * 2**20  # a returned file may be 16 MiB; at most 8 files, 64 MiB per call
 OUT_MAX_PIECES = 4
-CODE_SUITES = {"livecodebench", "scicode"}
+CODE_SUITES = {"livecodebench_v5", "scicode"}
 
 
 def log(msg: str) -> None:
@@ -194,9 +195,9 @@ def gpu_environment() -> dict[str, Any]:
 
 
 def weights_fingerprint(model_dir: Path) -> str:
-    sys.path.insert(0, str(REPO / "benchmarks" / "gpu"))
-    from prepare_payload import weights_fingerprint as fingerprint
     from transformers import AutoModelForCausalLM
+
+    from benchmarks.gpu.prepare_payload import weights_fingerprint as fingerprint
 
     return fingerprint(AutoModelForCausalLM.from_pretrained(model_dir))
 
@@ -235,7 +236,25 @@ def step_install(args: argparse.Namespace) -> dict[str, Any]:
         if manifest.get("weights_fingerprint_fp32") else None)
     log(f"install: model at {target}, fingerprint matches the local dequantization: "
         f"{out['weights_fingerprint_matches_local']}")
+    out["special_tokens"] = special_tokens(target)
+    log(f"install: special tokens {out['special_tokens']}")
+    if not out["special_tokens"]["eos_agrees"]:
+        # vLLM would hand xgrammar a different stop token from the one it stops on: every JSON-constrained
+        # planner/judge reply could be cut mid-object (models/gguf.py align_special_tokens)
+        raise SystemExit(f"install: the tokenizer's eos disagrees with the generation config: {out['special_tokens']}")
     return out
+
+
+def special_tokens(model_dir: Path) -> dict[str, Any]:
+    """The tokenizer's eos vs the generation config's, as vLLM reads them (they must agree)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    generation = json.loads((model_dir / "generation_config.json").read_text())
+    eos = generation.get("eos_token_id")
+    eos_ids = set(eos if isinstance(eos, list) else [eos])
+    return {"tokenizer_eos": [tokenizer.eos_token, tokenizer.eos_token_id], "generation_eos": sorted(eos_ids),
+            "eos_agrees": eos_ids == {tokenizer.eos_token_id}}
 
 
 # --- servers ---------------------------------------------------------------------------------------------------
@@ -318,7 +337,8 @@ def step_smoke(args: argparse.Namespace) -> dict[str, Any]:
                 out["json_schema"] = {"text": text, "parsed": json.loads(text)}
             except ValueError:
                 out["json_schema"] = {"text": text, "parsed": None}
-            from systems.serve import scrape_metrics
+            out["stop_gate"] = stop_gate(server.base_url, name)
+            from systems.metrics import scrape_metrics
 
             out["metrics_names"] = sorted(k for k in scrape_metrics(server.root_url) if k.startswith("vllm:"))[:80]
         finally:
@@ -327,6 +347,40 @@ def step_smoke(args: argparse.Namespace) -> dict[str, Any]:
         return out
     finally:
         os.environ.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)
+
+
+def stop_gate(base_url: str, name: str, eos_id: int = 2) -> dict[str, Any]:
+    """The end-of-turn token pushed up (logit_bias +100) under the judge's and triage's whole schemas, greedy: a
+    server whose grammar holds the stop token back until the object is complete still returns parseable JSON
+    (vLLM issue 42403's test); the bounds (maxLength, maxItems) must hold too."""
+    from systems.best_of_n import JUDGE_SCHEMA
+    from systems.plan import MAX_SEARCH_TOPICS, TRIAGE_SCHEMA_BOUNDED
+
+    out: dict[str, Any] = {}
+    for key, schema, prompt in (
+        ("judge", JUDGE_SCHEMA, "Which response is better, 0 or 1? Response 0: 4. Response 1: 5. Question: 2+3?"),
+        ("triage", TRIAGE_SCHEMA_BOUNDED, "List many topics to search for to solve: 2 + 3 = ?"),
+    ):
+        for bias in (0, 100):
+            reply = chat(base_url, name, [{"role": "user", "content": prompt}], max_tokens=512, temperature=0,
+                         logit_bias={str(eos_id): bias} if bias else None,
+                         response_format={"type": "json_schema", "json_schema": {"name": key, "schema": schema}})
+            choice = reply["choices"][0]
+            text = choice["message"]["content"] or ""
+            try:
+                value = json.loads(text)
+            except ValueError:
+                value = None
+            within = value is not None and (
+                len(value.get("explanation", "")) <= JUDGE_SCHEMA["properties"]["explanation"]["maxLength"]
+                if key == "judge" else len(value.get("search_list", [])) <= MAX_SEARCH_TOPICS)
+            out[f"{key}_bias{bias}"] = {"parsed": value is not None, "within_bounds": within,
+                                        "finish": choice.get("finish_reason"), "tokens": reply["usage"]["completion_tokens"],
+                                        "text": text[:200]}
+    out["ok"] = all(v["parsed"] and v["within_bounds"] for v in out.values())
+    log(f"smoke: stop gate {'ok' if out['ok'] else 'FAILED'}: " + json.dumps(
+        {k: [v['parsed'], v['within_bounds'], v['finish'], v['tokens']] for k, v in out.items() if k != 'ok'}))
+    return out
 
 
 # --- speculative decoding --------------------------------------------------------------------------------------
@@ -420,7 +474,7 @@ def measure_server(args: argparse.Namespace, base_url: str, root: str, name: str
                    sweep: list[int]) -> dict[str, Any]:
     """Greedy one at a time (identity + C=1 speed), greedy waves at each C in sweep, systems/speculative.py's
     phases (greedy + sampled, for its equivalence check); /metrics counters around every phase."""
-    from systems.serve import counter_delta, serving_counters
+    from systems.metrics import counter_delta, serving_counters
     from systems.speculative import collect
 
     row: dict[str, Any] = {}
@@ -664,9 +718,9 @@ def harness_eval_s(harness: str, work: Path) -> dict[str, Any]:
 
 
 def step_harness(args: argparse.Namespace) -> dict[str, Any]:
-    from benchmarks.harness_bench import write_requests
+    from benchmarks.vllm_cpu import write_requests
+    from systems.metrics import scrape_metrics
     from systems.run import suite_tasks
-    from systems.serve import scrape_metrics
 
     config = model_config(args)
     base_url = config.resolved_base_url()
@@ -759,8 +813,11 @@ def grid_plan(args: argparse.Namespace) -> list[dict[str, Any]]:
             if room <= 0:
                 log(f"grid: {suite} skipped: its longest prompt ({longest} tokens) fills the {context}-token context")
                 continue
-            # plan/judge systems put one model output inside the next prompt: half the room each
-            max_tokens = room if phase.get("budget", "whole") == "whole" else (room - 128) // 2
+            # plan/judge systems put one model output inside the next prompt: half the room each, less the room
+            # the judge's own reply needs (`aux_room`: its max_tokens + the judge template, so that question + two
+            # candidates + reply fit the context; vLLM 0.26 rejects a request that would not)
+            aux_room = int(phase.get("aux_room", 128))
+            max_tokens = room if phase.get("budget", "whole") == "whole" else (room - aux_room) // 2
             if args.tiny:
                 max_tokens = min(max_tokens, args.tiny_max_tokens)
             jobs.append({"phase": phase["name"], "suite": suite, "systems": phase["systems"],
@@ -811,7 +868,7 @@ def grid_runner(args: argparse.Namespace) -> int:
     phase sizes its epochs by is measured by then); `tail` (one at a time once the server's running + waiting
     requests fall below --tail-below or a job has finished). At the deadline every running job is interrupted
     (SIGINT: inspect writes what it has). results/grid.json is rewritten as it goes."""
-    from systems.serve import scrape_metrics
+    from systems.metrics import scrape_metrics
 
     config = model_config(args)
     root = config.resolved_base_url().rsplit("/v1", 1)[0]
@@ -933,7 +990,7 @@ def step_stop(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def step_pack(args: argparse.Namespace, status: dict[str, Any]) -> None:
-    """Everything under results/ and logs/ not yet returned -> $OUT/results.tgz.NN (<= 4 x 15 MiB) + status.json."""
+    """Everything under results/, logs/ and harness/ not yet returned -> $OUT/results.tgz.NN (<= 4 x 15 MiB) + status.json."""
     if not args.out:
         return
     out = Path(args.out)
@@ -941,7 +998,9 @@ def step_pack(args: argparse.Namespace, status: dict[str, Any]) -> None:
     sent_file = WORK / "run" / "sent.json"
     sent = json.loads(sent_file.read_text()) if sent_file.exists() else {}
     files = []
-    for base in (WORK / "results", WORK / "logs"):
+    # harness/: the harness runs' own logs (raw.json, the k2bench .eval, lm-eval's samples), the profile of the
+    # overhead figure (the lease of 2026-12-03 did not return them)
+    for base in (WORK / "results", WORK / "logs", WORK / "harness"):
         for path in sorted(base.rglob("*")) if base.exists() else []:
             if path.is_file():
                 key, stamp = str(path.relative_to(WORK)), f"{path.stat().st_size}:{path.stat().st_mtime_ns}"

@@ -6,7 +6,7 @@ systems.compose.apply_system), and inspect's own `score` runs that task's scorer
 accounting scorer, the equal-budget scorer for best-of-N) on every sample; the scored log is written to --out
 under the same file name. Logs that already have results are refused (scoring twice would hide a mistake).
 
-    python benchmarks/gpu/vllm_rescore.py /tmp/h200/logs/plain1/livecodebench/*.eval --out /tmp/h200/scored
+    python -m benchmarks.gpu.vllm_rescore /tmp/h200/logs/plain1/livecodebench_v5/*.eval --out /tmp/h200/scored
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+if not __package__:  # run by path: benchmarks/ is a package whose modules import each other by name
+    sys.exit("run it as a module from the repository root: python -m benchmarks.gpu.vllm_rescore ...")
 
 
 def rebuild_task(log) -> object:

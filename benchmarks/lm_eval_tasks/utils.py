@@ -10,7 +10,7 @@ Scoring is lm-eval's own code, not k2bench's: AIME and MATH-500 use lm-eval's sh
 (last \\boxed{} or $...$, Hendrycks string normalisation) and MATH-500 adds the `minerva_math` Math-Verify
 metric; GPQA uses lm-eval's RegexFilter on the prompt's "Answer: $LETTER" line plus exact_match.
 
-    lm_eval --model local-chat-completions --include_path benchmarks/lm_eval_tasks --tasks k2bench_aime2025 ...
+    PYTHONPATH=. lm_eval --model local-chat-completions --include_path benchmarks/lm_eval_tasks --tasks k2bench_aime2025 ...
 
 Every scored document appends (task, doc id, extracted answer, scores, completion sha256) to
 benchmarks.lm_eval_tasks.RECORDS, so an in-process caller can compare per sample without lm-eval writing samples
@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from benchmarks.lm_eval_tasks import RECORDS  # noqa: E402  (one list however lm-eval imports this file)
+try:  # one list however lm-eval imports this file (it loads it by path, as a module of its own)
+    from benchmarks.lm_eval_tasks import RECORDS
+except ModuleNotFoundError as err:  # lm-eval started elsewhere: the suites and this package are not importable
+    raise ImportError("benchmarks/lm_eval_tasks needs the k2bench checkout importable: run lm_eval from the "
+                      "repository root with PYTHONPATH=. (benchmarks.harness_bench does)") from err
 
 
 def _require_data_dir() -> None:

@@ -11,11 +11,12 @@ the gold letter. Question text lives in memory only and reaches nothing but the 
 """
 
 from inspect_ai import Task, task
-from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.dataset import Sample
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser
-from inspect_ai.solver import Generate, Solver, TaskState, generate, solver
+from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from suites._protocol import K2THINK_SYSTEM_PROMPT, PAPER_EPOCHS, paper_generate_config, protocol_metadata
+from suites._protocol import K2THINK_SYSTEM_PROMPT, PAPER_EPOCHS
+from suites._suite import suite_task
 from suites._unavailable import skip_when_unavailable
 from suites.gpqa_diamond.questions import (
     DEFAULT_SEED,
@@ -25,10 +26,7 @@ from suites.gpqa_diamond.questions import (
     shuffle_metadata,
     user_prompt,
 )
-from suites.grading.scorers import CHOICE_SHUFFLE_KEY, choice_scorer
-
-# N-X: N bumps when results stop being comparable (data, prompt, grader), X for compatible changes
-VERSION = "1-A"
+from suites.grading.registry import CHOICE_SHUFFLE_KEY
 
 
 @solver
@@ -66,25 +64,13 @@ def gpqa_sample(question: GPQAQuestion, seed: int) -> Sample:
 @task
 @skip_when_unavailable
 def gpqa_diamond(epochs: int = PAPER_EPOCHS, shuffle_seed: int = DEFAULT_SEED) -> Task:
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
     questions = {q.record_id: q for q in load_questions()}
     samples = [gpqa_sample(q, shuffle_seed) for q in questions.values()]
-    return Task(
-        dataset=MemoryDataset(samples, name="gpqa_diamond"),
-        setup=shuffle_options(questions, shuffle_seed),
-        solver=generate(),
-        scorer=choice_scorer(),
+    return suite_task(
+        "gpqa_diamond",
+        samples,
+        grader="choice",
         epochs=epochs,
-        config=paper_generate_config(),
-        name="gpqa_diamond",
-        version=VERSION,
-        metadata={
-            "suite": "gpqa_diamond",
-            "suite_version": VERSION,
-            "n_problems": len(samples),
-            "shuffle_seed": shuffle_seed,
-            "grader": "choice",  # suites/grading/registry.py
-            **protocol_metadata(),
-        },
+        setup=shuffle_options(questions, shuffle_seed),
+        metadata={"shuffle_seed": shuffle_seed},
     )

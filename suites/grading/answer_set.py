@@ -1,6 +1,6 @@
 """Grading answers that are an unordered set of values (HMMT Feb 2025 problem 10: "list the two values").
 
-A suite declares which problems ask for a set (suites/hmmt/hmmt_feb2025.py); only those are graded here,
+A suite declares which problems ask for a set (suites/hmmt_feb2025/hmmt_feb2025.py); only those are graded here,
 every other problem goes through `grade_math`. The answer is found with the usual extraction order
 (suites/grading/extract.py) and then split into values:
   - top-level separators: `,` `;` `\\text{ and }` ` and ` ` or ` (never inside braces, brackets or parentheses);

@@ -1,6 +1,6 @@
 """Grading code answers: pull the program out of a completion, run it in the sandbox, map the result to a Verdict.
 
-Used by the code suites (suites/livecodebench, suites/scicode) through suites/grading/scorers.py and by the
+Used by the code suites (suites/livecodebench_v5, suites/scicode) through suites/grading/scorers.py and by the
 TRL code reward; pure Python (the sandbox is the suites/grading/sandbox package), no inspect_ai, no trl.
 
 Extraction (shared/DESIGN.md, "A grader"; LiveCodeBench's `extract_code` in lcb_runner/utils/extraction_utils.py

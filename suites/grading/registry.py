@@ -1,10 +1,12 @@
 """Graders by name: the one place that says how an answer is graded, for every caller.
 
-Each suite declares its grader's name once, in its Task metadata (`grader: "math"`, key GRADER_KEY, set where
-the suite builds its Task: suites/_math_suite.py's `math_task(grader=...)`, suites/gpqa_diamond, ...). Callers
-look the grader up by that name, never by sniffing a scorer function:
-  * systems/compose.py + systems/best_of_n.py: equal-budget baselines (avg@n, maj@n, pass@n over the same n
-    candidates) for every suite whose grader is answer-graded, majority voting with the grader's `same_answer`;
+Each suite declares its grader's name once, to the suite builder (suites/_suite.py `suite_task`, called by every
+suite's @task), which records it in the Task metadata (key GRADER_KEY) and takes the suite's inspect scorer
+from it (suites/grading/scorers.py `scorer_for`). Callers look the grader up by that name, never by sniffing a
+scorer function:
+  * systems/compose.py: equal-budget baselines (avg@n, maj@n, pass@n over the same n candidates,
+    suites/grading/voting.py) for every suite whose grader is answer-graded, majority voting with the grader's
+    `same_answer`;
   * training/rewards.py: the TRL rewards `math`, `math_literal`, `choice`, `code` are these graders.
 
 A grader is a pure function `grade(completion, target, *, truncated=False, metadata=None) -> Verdict`
@@ -39,9 +41,11 @@ from typing import Any
 from suites.grading.verdict import Verdict
 
 GRADER_KEY = "grader"  # Task metadata: the suite's grader name
-# sample metadata keys that steer grading; the same strings as suites/grading/scorers.py (a test checks)
-ANSWER_KIND_KEY = "answer_kind"
-CHOICE_SHUFFLE_KEY = "choice_shuffle"
+# a generation that stopped for one of these reasons (inspect's stop_reason) is graded with truncated=True
+TRUNCATION_STOP_REASONS = ("max_tokens", "model_length")
+# sample metadata keys a suite writes to steer grading (scorers.py reads the same constants)
+ANSWER_KIND_KEY = "answer_kind"  # "set" -> unordered list of values (answer_set.py); anything else -> math
+CHOICE_SHUFFLE_KEY = "choice_shuffle"  # {"seed", "epoch", "order", "gold_letter"}: the option order shown
 
 GradeFn = Callable[..., Verdict]
 SameFn = Callable[[str, str, Mapping[str, Any]], bool]
@@ -191,7 +195,7 @@ def _code(
     completion: str, target: str, *, truncated: bool = False, metadata: Mapping[str, Any], limits: Any = None
 ) -> Verdict:
     """suites.grading.code_exec.grade_code: last Python block after </think>, run on the target's tests in the
-    sandbox (a suite with large test suites keeps them out of the target: suites/livecodebench's scorer)."""
+    sandbox (a suite with large test suites keeps them out of the target: suites/livecodebench_v5's scorer)."""
     from suites.grading.code_exec import grade_code
     from suites.grading.sandbox import DEFAULT_LIMITS, run_program
 
@@ -222,7 +226,7 @@ GRADERS: dict[str, Grader] = {
         ),
         Grader(
             "scicode_steps", "SciCode: each step's function run on its tests", None,
-            graded_by="suites/scicode's scicode_scorer (every step of the problem, not one completion)",
+            graded_by="suites.grading.scorers.steps_scorer over suites/scicode/steps.grade_problem (all steps of a problem)",
         ),
     )
 }  # fmt: skip

@@ -10,17 +10,16 @@ no `grader` role stops at the first such sample instead of letting the model gra
 """
 
 from inspect_ai import Task, task
-from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.dataset import Sample
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser, model_roles
-from inspect_ai.solver import Generate, Solver, TaskState, generate, solver
+from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from suites._protocol import K2THINK_SYSTEM_PROMPT, PAPER_EPOCHS, paper_generate_config, protocol_metadata
+from suites._protocol import K2THINK_SYSTEM_PROMPT, PAPER_EPOCHS
+from suites._suite import suite_task
 from suites._unavailable import skip_when_unavailable
-from suites.grading.scorers import GRADING_KEY, rule_or_judge_scorer
+from suites.grading.scorers import GRADING_KEY
 from suites.hle.records import hle_records
 
-# N-X: N bumps when results stop being comparable (data, prompt, grader), X for compatible changes
-VERSION = "1-A"
 USER_TEMPLATE = "{question}\n\nPlease reason step by step, and put your final answer within \\boxed{{}}."
 MC_USER_TEMPLATE = (
     "{question}\n\nPlease reason step by step, and put the letter of your chosen answer within \\boxed{{}}."
@@ -58,26 +57,13 @@ def hle_sample(record: dict) -> Sample:
 @task
 @skip_when_unavailable
 def hle(epochs: int = PAPER_EPOCHS, data_path: str | None = None, judge_role: str = "grader") -> Task:
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
     records, facts = hle_records(data_path)
-    samples = [hle_sample(r) for r in records]
-    return Task(
-        dataset=MemoryDataset(samples, name="hle"),
-        setup=require_judge(judge_role),
-        solver=generate(),
-        scorer=rule_or_judge_scorer(judge_role=judge_role),
+    return suite_task(
+        "hle",
+        [hle_sample(r) for r in records],
+        grader="rule_or_judge",
+        scorer_args={"judge_role": judge_role},
         epochs=epochs,
-        config=paper_generate_config(),
-        name="hle",
-        version=VERSION,
-        metadata={
-            "suite": "hle",
-            "suite_version": VERSION,
-            "n_problems": len(samples),
-            "judge_role": judge_role,
-            "grader": "rule_or_judge",  # suites/grading/registry.py
-            **facts,
-            **protocol_metadata(),
-        },
+        setup=require_judge(judge_role),
+        metadata={"judge_role": judge_role, **facts},
     )

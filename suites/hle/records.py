@@ -5,7 +5,7 @@ HLE is not in the offline mirror (gated on the hub: `cais/hle`, accept its terms
      file in HLE's own schema (fields id, question, image, answer, answer_type, ...; the hub's
      `data/test-00000-of-00001.parquet` as downloaded);
   2. with K2BENCH_DATA_DIR set: `hle/test-00000-of-00001.parquet` (or `hle/hle.jsonl`) under it;
-  3. without K2BENCH_DATA_DIR: the hub at the pinned commit below (needs HF access to the gated set).
+  3. without K2BENCH_DATA_DIR: the hub at the commit pinned in eval.yaml (needs HF access to the gated set).
 Anything else stops with a DataError that says all of this (DataUnavailable when no source is
 there at all: `inspect eval suites` then skips HLE with that line and runs the other suites). The file's sha256 goes into the run's metadata.
 
@@ -23,12 +23,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from suites._catalogue import CatalogueError, dataset_spec
 from suites._data import DATA_DIR_ENV, DataError, DataUnavailable, data_dir
 
-HLE_REPO = "cais/hle"
-# pinned in several public evaluation harnesses; 2,500 questions at this commit
-HLE_REVISION = "5a81a4c7271a2a2a312b9a690f0c2fde837e4c29"
-HLE_SPLIT = "test"
+_HUB = dataset_spec("hle").hub  # pinned in suites/hle/eval.yaml
+if _HUB is None:
+    raise CatalogueError("suites/hle/eval.yaml: dataset hle needs its hub source (repo, revision, split)")
+HLE_REPO, HLE_REVISION, HLE_SPLIT = _HUB.repo, _HUB.revision, _HUB.split
 HLE_PATH_ENV = "K2BENCH_HLE_PATH"
 MIRROR_CANDIDATES = ("hle/test-00000-of-00001.parquet", "hle/hle.parquet", "hle/hle.jsonl")
 REQUIRED_FIELDS = ("id", "question", "answer", "answer_type")

@@ -13,11 +13,8 @@ from suites._math_suite import math_task
 from suites._protocol import PAPER_EPOCHS
 from suites._unavailable import skip_when_unavailable
 
-# N-X: N bumps when results stop being comparable (data, prompt, grader), X for compatible changes
-VERSION = "1-A"
-
 
 @task
 @skip_when_unavailable
 def math500(epochs: int = PAPER_EPOCHS) -> Task:
-    return math_task("math500", version=VERSION, epochs=epochs)
+    return math_task("math500", grader="math", epochs=epochs)

@@ -16,11 +16,8 @@ from suites._protocol import PAPER_EPOCHS
 from suites._unavailable import skip_when_unavailable
 from suites.omni_math_hard.selection import hard_records
 
-# N-X: N bumps when results stop being comparable (data, prompt, grader), X for compatible changes
-VERSION = "1-A"
-
 
 @task
 @skip_when_unavailable
 def omni_math_hard(epochs: int = PAPER_EPOCHS) -> Task:
-    return math_task("omni_math_hard", version=VERSION, epochs=epochs, records=hard_records())
+    return math_task("omni_math_hard", grader="math", epochs=epochs, records=hard_records())

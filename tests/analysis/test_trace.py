@@ -60,7 +60,10 @@ def test_run_cells_rederived_from_the_log(row):
     assert float(row["latency_mean_s"]) == pytest.approx(df["total_time"].mean(), abs=1e-6)
 
     # the interval: Wilson on n_eff = p(1-p)/SE^2 in [n problems, n samples] (n problems at 0% / 100%)
-    n, mean, se = int(row["n_problems"]), float(row["accuracy"]), float(row["se"])
+    # mean and SE unrounded from the log (row checked against them above): the CSV's 6 significant digits would
+    # move p(1-p)/SE^2 by ~1e-4 relative when both are small (0.002083 of 480 samples: 479.08 instead of 479.0)
+    n, mean, se = (int(row["n_problems"]), scores["accuracy"].metrics["accuracy"].value,
+                   scores["accuracy"].metrics["stderr"].value)
     samples = int(row["n_samples"])
     if mean in (0.0, 1.0):
         n_eff = n
@@ -141,28 +144,44 @@ def test_no_collapsed_interval_anywhere_in_results():
 SYSTEM_RUNS = [r for r in RUNS if r["system"] in ("plan", "best_of_n", "k2_full")]
 
 
-def test_committed_system_logs_are_marked_degenerate():
-    """Issue 13: every committed plan / best_of_n / k2_full log has 0% parsed planner or judge calls (the embedded
-    engine ignored the JSON schema). Re-derive that from each log's call records and check the tables mark it."""
+def test_committed_system_logs_are_marked_degenerate_exactly_when_they_are():
+    """Issue 13: a committed plan / best_of_n / k2_full log whose planner or judge failed on more than 10% of calls is
+    marked degenerate and left out of the deltas; a healthy one is not. Today's degenerate ones: 0% parsed on the
+    embedded engine before it honoured the JSON schema, 37-87% on vLLM 0.26 on the H200 (judge replies end inside
+    an unterminated string, triage runs to the cap); the healthy one: the positive control's judge (100% parsed).
+    Re-derive that from each log's call records and check the runs table, Table 2 and the deltas mark it."""
     from inspect_ai.log import read_eval_log
 
     assert SYSTEM_RUNS, "no committed system runs to check"
+    degenerate = {}
     for row in SYSTEM_RUNS:
         log = read_eval_log(str(RESULTS / row["log"]))
         calls = [c for s in log.samples for c in s.store.get("Accounting:calls", [])]
         triage = [c for c in calls if c["purpose"] == "triage"]
         judge = [c for c in calls if c["purpose"] == "judge"]
         assert triage or judge, row["log"]
-        parsed = sum(c["status"] in ("ok", "triage_json_extracted", "topics_truncated", "not_hard") for c in triage)
-        parsed += sum(c["status"] in ("ok", "judge_json_extracted") for c in judge)
-        assert parsed == 0, row["log"]  # what the committed logs hold today
+        ok = {"triage": ("ok", "triage_json_extracted", "topics_truncated", "not_hard"),
+              "judge": ("ok", "judge_json_extracted")}
+        parsed = {purpose: sum(c["status"] in ok[purpose] for c in records)
+                  for purpose, records in (("triage", triage), ("judge", judge))}
+        if row["model"] == "smollm2-135m-instruct":  # the embedded engine's old logs, before constrained decoding
+            assert sum(parsed.values()) == 0, row["log"]
         assert int(row["triage_calls"]) == len(triage) and int(row["judge_calls"]) == len(judge)
-        assert int(row["triage_parsed"]) + int(row["judge_parsed"]) == 0
-        assert row["degenerate"], f"{row['log']} not marked degenerate"
+        assert int(row["triage_parsed"]) == parsed["triage"] and int(row["judge_parsed"]) == parsed["judge"]
+        failing = [p for p, records in (("triage", triage), ("judge", judge))
+                   if records and (len(records) - parsed[p]) / len(records) > 0.10]
+        assert bool(row["degenerate"]) == bool(failing), f"{row['log']}: failing {failing}, marked {row['degenerate']!r}"
+        degenerate[(row["model"], row["system"], row["suite"])] = bool(failing)
+    assert any(degenerate.values()) and not all(degenerate.values())  # both kinds are committed today
     table2 = read_csv(RESULTS / "tables" / "table2_ablation.csv")
     cells = [c for c in table2 if c["source"] == "ours" and c["status"] == "run" and c["system"] in ("plan", "best_of_n", "k2_full")]
-    assert cells and all(c["degenerate"] for c in cells)
+    assert cells and all(c["degenerate"] for c in cells)  # Table 2 holds only the degenerate runs' suites today
     deltas = read_csv(RESULTS / "tables" / "table2_deltas.csv")
     ran = {(r["model"], r["system"], r["suite"]) for r in SYSTEM_RUNS if r["used"] == "yes"}
     compared = [d for d in deltas if (d["model"], d["system"], d["benchmark"]) in ran]
-    assert compared and all(d["status"] == "degenerate" and d["delta_pp"] == "" for d in compared)
+    assert compared
+    for d in compared:
+        if degenerate[(d["model"], d["system"], d["benchmark"])]:
+            assert d["status"] == "degenerate" and d["delta_pp"] == "", d
+        else:
+            assert d["status"] != "degenerate" and d["delta_pp"] != "", d

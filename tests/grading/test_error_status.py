@@ -70,20 +70,23 @@ def scorers_choice():  # noqa: ANN201
 
 
 def test_scicode_scorer_reports_a_broken_problem_as_error_steps(tmp_path: Path) -> None:
+    from suites.grading.scorers import scorer_for
     from suites.scicode import steps
-    from suites.scicode.scicode import STEPS_KEY, scicode_scorer
+    from suites.scicode.scicode import STEPS_KEY, scorer_args
 
     problem = steps.load_problems("validation")[0][0]
     records = [steps.step_record(s, "```python\ndef f():\n    return 1\n```", "stop", False) for s in problem["sub_steps"]]
     missing_h5 = tmp_path / "no_test_data.h5"  # reading the targets raises: one problem's grading breaks
-    score = asyncio.run(scicode_scorer(str(missing_h5))(_state("", {**problem, STEPS_KEY: records}), Target("")))
+    scorer = scorer_for("scicode_steps", **scorer_args(str(missing_h5)))
+    score = asyncio.run(scorer(_state("", {**problem, STEPS_KEY: records}), Target("")))
     n = len(steps.scored_steps(problem))
     assert score.metadata["status"] == "error" and "grade_problem raised" in score.explanation
     assert score.value["steps_error"] == score.value["sub_total"] == n and score.value["accuracy"] == 0.0
 
 
 def test_equal_budget_grading_tolerates_answers_it_cannot_compare() -> None:
-    from systems.best_of_n import Candidate, grade_candidates, majority
+    from suites.grading.voting import grade_candidates, majority
+    from systems.best_of_n import Candidate
 
     towers = ["<think>t</think> \\boxed{9^{9^{9^9}}}", "<think>t</think> \\boxed{9^{9^{9^9}}+2}"]
     texts = [DIGITS_5000, *towers, "<think>t</think> \\boxed{204}"]

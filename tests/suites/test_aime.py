@@ -92,11 +92,12 @@ def test_wrong_count_is_named(data_dir: Path) -> None:
 
 
 def test_task_shape(data_dir: Path) -> None:
-    from suites.aime.aime2024 import VERSION, aime2024
+    from suites._catalogue import task_spec
+    from suites.aime.aime2024 import aime2024
 
     task = aime2024(epochs=3)
     samples = list(task.dataset)
-    assert len(samples) == 30 and task.version == VERSION
+    assert len(samples) == 30 and task.version == task_spec("aime2024").version == "1-A"
     assert task.epochs == 3
     first = samples[0]
     assert first.id == "aime2024-I-1" and first.target == "204"

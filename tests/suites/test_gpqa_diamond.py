@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from suites.gpqa_diamond.gpqa_diamond import VERSION, gpqa_diamond, shuffle_options
+from suites._catalogue import task_spec
+from suites.gpqa_diamond.gpqa_diamond import gpqa_diamond, shuffle_options
 from suites.gpqa_diamond.questions import (
     DEFAULT_SEED,
     LETTERS,
@@ -93,7 +94,7 @@ def test_same_seed_same_order_other_seed_other_order(questions: list) -> None:
 
 def test_samples_carry_no_question_text(questions: list) -> None:
     task = gpqa_diamond(epochs=EPOCHS)
-    assert task.version == VERSION and task.epochs == EPOCHS and task.metadata["shuffle_seed"] == DEFAULT_SEED
+    assert task.version == task_spec("gpqa_diamond").version and task.epochs == EPOCHS and task.metadata["shuffle_seed"] == DEFAULT_SEED
     needles = _needles(questions)
     for sample in task.dataset:
         leaked = needles.search(json.dumps(sample.metadata)) is not None

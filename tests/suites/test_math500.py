@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from suites._catalogue import task_spec
 from suites._data import BENCHMARKS, load_records
 from suites.grading.math_answer import _verify_in_pool, grade_math, normalize_answer
-from suites.math500.math500 import VERSION, math500
+from suites.math500.math500 import math500
 
 RENDERINGS = {
     "boxed": "<think>work</think> The final answer is $\\boxed{{{gold}}}$.",
@@ -47,5 +48,5 @@ def test_every_gold_parses_in_math_verify(data_dir: Path) -> None:
 def test_task_shape(data_dir: Path) -> None:
     task = math500(epochs=1)
     samples = list(task.dataset)
-    assert len(samples) == 500 and task.version == VERSION
+    assert len(samples) == 500 and task.version == task_spec("math500").version
     assert samples[0].id == samples[0].metadata["unique_id"] and samples[0].target == samples[0].metadata["answer"]

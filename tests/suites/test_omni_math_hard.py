@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from suites._catalogue import task_spec
 from suites._data import load_records
 from suites.grading.math_answer import _verify_in_pool, equivalent, grade_math, normalize_answer
 from suites.omni_math_hard import selection
-from suites.omni_math_hard.omni_math_hard import VERSION, omni_math_hard
+from suites.omni_math_hard.omni_math_hard import omni_math_hard
 
 RENDERINGS = {
     "boxed": "<think>work</think> The final answer is $\\boxed{{{gold}}}$.",
@@ -109,7 +110,7 @@ def test_selection_properties(data_dir: Path) -> None:
 def test_task_shape(data_dir: Path) -> None:
     task = omni_math_hard(epochs=1)
     samples = list(task.dataset)
-    assert len(samples) == 173 and task.version == VERSION
+    assert len(samples) == 173 and task.version == task_spec("omni_math_hard").version
     first = samples[0]
     assert first.id == "omni-math-rule-1062" and first.metadata["hard_rank"] == 1
     assert first.target == first.metadata["answer"] and "answer_original" in first.metadata

@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 INSPECT = str(Path(sys.executable).with_name("inspect"))
-WITH_DATA = {"aime2024", "aime2025", "gpqa_diamond", "hmmt_feb2025", "livecodebench", "math500", "omni_math_hard"}
+WITH_DATA = {"aime2024", "aime2025", "gpqa_diamond", "hmmt_feb2025", "livecodebench_v5", "math500", "omni_math_hard"}
 WITHOUT_DATA = {"hle", "scicode"}  # HLE is not in the mirror; SciCode's test_data.h5 is not bundled
 
 
@@ -81,3 +81,36 @@ def test_corrupt_data_is_one_line_not_a_traceback(tmp_path: Path, data_dir: Path
     message = text[text.index("aime2025: checksum mismatch for") :]
     assert "expected sha256 431ee78e" in message and message.endswith("to load aime2025 from the hub.")
     assert len(proc.stdout.splitlines()) <= 15, proc.stdout
+
+
+@pytest.mark.slow
+def test_a_former_name_runs_todays_suite_with_a_deprecation_line(tmp_path: Path, data_dir: Path) -> None:
+    from inspect_ai.log import list_eval_logs, read_eval_log
+
+    proc = subprocess.run(
+        [INSPECT, "eval", "k2bench/livecodebench", "--limit", "1", "-T", "epochs=1", "--max-tokens", "8",
+         "--log-dir", str(tmp_path), "--display", "plain"],
+        cwd=ROOT, env=_env(K2BENCH_DATA_DIR=str(data_dir)), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "k2bench: suite 'livecodebench' is now named 'livecodebench_v5'; the old name will be removed" in proc.stderr
+    (log,) = [read_eval_log(i.name) for i in list_eval_logs(str(tmp_path))]
+    assert log.eval.task == log.eval.metadata["suite"] == "livecodebench_v5"  # the log carries today's name
+    assert log.status == "success" and len(log.samples) == 1
+
+
+@pytest.mark.slow
+def test_a_former_folder_path_stops_in_one_line(tmp_path: Path) -> None:
+    """`inspect eval suites/hmmt` (the folder before the rename) stops with inspect's one line, no traceback; the
+    new folder names are in suites/README.md ("One name per benchmark")."""
+    proc = subprocess.run(
+        [INSPECT, "eval", "suites/hmmt", "suites/livecodebench", "--limit", "1", "--log-dir", str(tmp_path),
+         "--display", "plain"],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in out
+    assert "No inspect tasks were found at the specified paths." in out
+    assert not list(tmp_path.glob("*.eval"))
+    readme = (ROOT / "suites" / "README.md").read_text()
+    assert "`inspect eval suites/hmmt`" in readme and "`suites/hmmt_feb2025`" in readme

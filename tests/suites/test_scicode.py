@@ -211,16 +211,16 @@ def test_inspect_eval_code_suites_offline(data_dir: Path, repo_root: Path, synth
     env.pop("K2BENCH_LCB_DIR", None)
     inspect = Path(sys.executable).with_name("inspect")
     # both tasks at once: the embedded model batches their requests together
-    cmd = [str(inspect), "eval", "suites/livecodebench", "suites/scicode", "--limit", "2", "-T", "epochs=1",
+    cmd = [str(inspect), "eval", "suites/livecodebench_v5", "suites/scicode", "--limit", "2", "-T", "epochs=1",
            "-M", "max_tokens_cap=64", "--max-tasks", "2", "--log-dir", str(tmp_path / "logs"), "--display", "none"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     from inspect_ai.log import read_eval_log
 
     logs = {log.eval.task: log for log in map(read_eval_log, map(str, (tmp_path / "logs").glob("*.eval")))}
-    assert set(logs) == {"livecodebench", "scicode"}
+    assert set(logs) == {"livecodebench_v5", "scicode"}
     statuses = {"correct", "incorrect", "no_answer", "truncated", "error"}
-    lcb, sci = logs["livecodebench"], logs["scicode"]
+    lcb, sci = logs["livecodebench_v5"], logs["scicode"]
     assert lcb.status == sci.status == "success" and lcb.eval.model == "k2bench/smollm2-135m-instruct"
     assert lcb.eval.metadata["tests"] == "statement_samples" and len(lcb.samples) == 2
     for sample in lcb.samples:
@@ -230,10 +230,10 @@ def test_inspect_eval_code_suites_offline(data_dir: Path, repo_root: Path, synth
         assert sample.output.usage.output_tokens <= 64
     assert [s.id for s in sci.samples] == ["S2"]
     for sample in sci.samples:
-        score = sample.scores["scicode_scorer"]
+        score = sample.scores["steps_scorer"]
         assert [st["step"] for st in score.metadata["steps"]] == [s["step_number"] for s in sample.metadata["sub_steps"]]
         assert {st["status"] for st in score.metadata["steps"]} <= statuses
         assert len(sample.metadata["scicode_steps"]) == len(sample.metadata["sub_steps"])
     metrics = {(s.name, m) for s in sci.results.scores for m in s.metrics}
-    assert {("accuracy", "accuracy"), ("accuracy", "stderr"), ("scicode_scorer", "sub_problem_accuracy"),
-            ("scicode_scorer", "steps_truncated")} <= metrics, metrics  # fmt: skip
+    assert {("accuracy", "accuracy"), ("accuracy", "stderr"), ("steps_scorer", "sub_problem_accuracy"),
+            ("steps_scorer", "steps_truncated")} <= metrics, metrics  # fmt: skip

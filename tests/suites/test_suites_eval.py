@@ -14,7 +14,7 @@ from inspect_ai.log import read_eval_log
 pytestmark = pytest.mark.slow
 
 SUITES = {  # path -> (task name, scorer name)
-    "suites/hmmt": ("hmmt_feb2025", "math_set_scorer"),
+    "suites/hmmt_feb2025": ("hmmt_feb2025", "math_set_scorer"),
     "suites/math500": ("math500", "math_scorer"),
     "suites/omni_math_hard": ("omni_math_hard", "math_scorer"),
     "suites/gpqa_diamond": ("gpqa_diamond", "choice_scorer"),

@@ -135,7 +135,7 @@ def test_schema_roles_and_provider_allow_list() -> None:
 
 SUITE_GRADERS = {
     "aime2024": "math", "aime2025": "math", "hmmt_feb2025": "math_set", "math500": "math",
-    "omni_math_hard": "math", "gpqa_diamond": "choice", "livecodebench": "code",
+    "omni_math_hard": "math", "gpqa_diamond": "choice", "livecodebench_v5": "code",
 }  # fmt: skip
 ANSWER_GRADED = {"math", "math_set", "choice"}
 
@@ -147,8 +147,9 @@ def test_every_suite_declares_a_registered_grader() -> None:
     for path in sorted((REPO_ROOT / "suites").glob("*/*.py")):
         for name in re.findall(r'(?:"grader":|grader=)\s*"(\w+)"', path.read_text()):
             declared[path.parent.name] = name
-    assert declared == {"hmmt": "math_set", "gpqa_diamond": "choice", "livecodebench": "code",
-                        "scicode": "scicode_steps", "hle": "rule_or_judge"}  # fmt: skip
+    assert declared == {"aime": "math", "math500": "math", "omni_math_hard": "math", "hmmt_feb2025": "math_set",
+                        "gpqa_diamond": "choice", "livecodebench_v5": "code", "scicode": "scicode_steps",
+                        "hle": "rule_or_judge"}  # fmt: skip
     assert set(declared.values()) <= set(GRADERS)
     assert {name for name, g in GRADERS.items() if g.answer_graded} == {"math", "math_set", "math_literal", "choice"}
 
@@ -162,6 +163,24 @@ def test_suite_tasks_carry_their_grader(data_dir: Path) -> None:
         assert task.metadata["grader"] == grader, name
 
 
+def test_task_files_are_suites_too(tmp_path: Path) -> None:
+    """`--suites training/heldout_task.py` (the positive control's task, outside suites/) takes the file's @task
+    functions with their declared grader; a file without a task, or outside the repository, is one clear error."""
+    from systems.run import RunnerError, suite_tasks
+
+    (factory,) = suite_tasks("training/heldout_task.py")
+    task = factory(epochs=1)
+    assert factory.__name__ == "arith_heldout" and task.metadata["grader"] == "math" and len(task.dataset) == 200
+    with pytest.raises(RunnerError, match="defines no @task"):
+        suite_tasks("training/data.py")
+    outside = tmp_path / "x.py"
+    outside.write_text("")
+    with pytest.raises(RunnerError, match="outside the repository"):
+        suite_tasks(str(outside))
+    with pytest.raises(RunnerError, match="no task file"):
+        suite_tasks("training/missing.py")
+
+
 def test_registry_keys_match_the_scorers() -> None:
     from suites.grading import registry, scorers
 
@@ -171,7 +190,8 @@ def test_registry_keys_match_the_scorers() -> None:
 
 def test_graders_by_name_grade_and_vote() -> None:
     from suites.grading.registry import GraderUnavailable, get_grader
-    from systems.best_of_n import Candidate, grade_candidates, majority
+    from suites.grading.voting import grade_candidates, majority
+    from systems.best_of_n import Candidate
 
     assert get_grader("math")("so \\boxed{07}", "7").status == "correct"
     hmmt_set = {"answer_kind": "set"}
@@ -255,7 +275,7 @@ def test_runner_reports_a_bad_system_yaml_in_one_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        f"systems.run: {bad}: best_of_n.n: Input should be a valid integer (got 'three')"
+        f"systems.run: SystemConfigError: {bad}: best_of_n.n: Input should be a valid integer (got 'three')"
     ]
 
 
@@ -294,3 +314,37 @@ def test_schemas_bound_their_free_text_and_compile_in_xgrammar() -> None:
     assert accepts(JUDGE_SCHEMA, json.dumps({"better_index": 1, "explanation": "e" * EXPLANATION_MAX_CHARS}))
     assert not accepts(JUDGE_SCHEMA, json.dumps({"better_index": 1, "explanation": "e" * (EXPLANATION_MAX_CHARS + 1)}))
     assert not accepts(JUDGE_SCHEMA, json.dumps({"better_index": 2, "explanation": ""}))
+    # what vLLM/SGLang are sent (systems/roles.py FULL_SCHEMA_PROVIDERS) also bounds the list
+    from systems.plan import MAX_SEARCH_TOPICS, TRIAGE_SCHEMA_BOUNDED
+
+    assert accepts(TRIAGE_SCHEMA_BOUNDED, triage("p", ["t"] * MAX_SEARCH_TOPICS))
+    assert not accepts(TRIAGE_SCHEMA_BOUNDED, triage("p", ["t"] * (MAX_SEARCH_TOPICS + 1)))
+
+
+def test_whole_schema_reaches_vllm_servers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """inspect's vllm/ adapter strips maxLength (and its JSONSchema drops maxItems) from the schema it sends: the
+    H200 grid's triage/judge strings and lists ran to max_tokens. call_config puts the whole schema in the body
+    (extra_body, merged over inspect's copy by the openai client) for vLLM/SGLang, and only for them."""
+    from inspect_ai.model import ResponseSchema, get_model
+    from inspect_ai.model._openai import openai_completion_params
+
+    from systems.best_of_n import JUDGE_SCHEMA
+    from systems.plan import TRIAGE_SCHEMA, TRIAGE_SCHEMA_BOUNDED
+    from systems.roles import FULL_SCHEMA_PROVIDERS, call_config
+
+    monkeypatch.setenv("VLLM_API_KEY", "k")
+    monkeypatch.setenv("INSPECT_EVAL_MODEL", "mockllm/model")  # call_config asks whether the role is the model under test
+    server = get_model("vllm/smollm2-135m-instruct", base_url="http://127.0.0.1:1/v1")  # HTTP only; nothing sent
+    assert "vllm" in FULL_SCHEMA_PROVIDERS
+    for name, schema, whole in (("search_list", TRIAGE_SCHEMA, TRIAGE_SCHEMA_BOUNDED), ("j", JUDGE_SCHEMA, JUDGE_SCHEMA)):
+        config = call_config(server, None, "planner", None, schema=ResponseSchema(name=name, json_schema=schema),
+                             schema_dict=whole)  # fmt: skip
+        params = openai_completion_params("m", config, tools=False, schema_exclude=server.api.schema_exclude_fields)
+        assert "maxLength" not in json.dumps(params["response_format"])  # inspect's copy: the bounds are gone
+        body = {**params, **params["extra_body"]}  # what the openai client sends
+        assert body["response_format"] == {"type": "json_schema", "json_schema": {"name": name, "schema": whole}}
+    monkeypatch.setenv("CEREBRAS_API_KEY", "k")
+    other = get_model("openai-api/cerebras/k2-think", base_url="http://127.0.0.1:1/v1")
+    config = call_config(other, None, "judge", None, schema=ResponseSchema(name="j", json_schema=JUDGE_SCHEMA),
+                         schema_dict=JUDGE_SCHEMA)  # fmt: skip
+    assert "response_format" not in (config.extra_body or {})  # other endpoints: inspect's schema, as before

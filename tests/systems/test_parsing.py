@@ -11,18 +11,18 @@ import random
 import pytest
 
 from models.config import ModelConfigError, load_model_config
+from suites.grading.voting import majority
 from systems.best_of_n import (
     JUDGE_KEY,
     JUDGE_SCHEMA,
     JUDGE_SYSTEM_PROMPT,
     NO_ANSWER_PREFIX,
     judged_text,
-    majority,
     parse_judge,
 )
 from systems.compose import KnownBrokenError, build_solver, check_serving, load_system
+from systems.metrics import counter_delta, parse_metrics
 from systems.plan import PLAN_PROMPT, SOLVER_PROMPT, TRIAGE_PROMPT, parse_plan, parse_triage
-from systems.serve import counter_delta
 from systems.speculative import distinct_2, permutation_p
 
 # --- judge replies ----------------------------------------------------------------------------------------
@@ -257,6 +257,29 @@ def test_counter_delta_acceptance() -> None:
     delta = counter_delta(before, after)
     assert delta["acceptance_rate"] == 0.75 and delta["mean_accepted_per_draft"] == 3.0
     assert counter_delta(after, after)["acceptance_rate"] is None  # no drafts: unknown, not 0
+
+
+def test_metrics_text_is_parsed_by_prometheus_client_and_summed_over_labels() -> None:
+    """systems/metrics.py sums each sample over its label sets (engines, models); the exposition format's
+    optional timestamp and quoted label values (spaces, braces, escaped quotes) are the parser's business."""
+    text = (
+        "# HELP vllm:generation_tokens_total Number of generation tokens processed.\n"
+        "# TYPE vllm:generation_tokens_total counter\n"
+        'vllm:generation_tokens_total{engine="0",model_name="smol lm {a}"} 1280.0\n'
+        'vllm:generation_tokens_total{engine="1",model_name="say \\"hi\\""} 20.0 1712345678000\n'
+        "# HELP vllm:e2e_request_latency_seconds Latency.\n"
+        "# TYPE vllm:e2e_request_latency_seconds histogram\n"
+        'vllm:e2e_request_latency_seconds_bucket{le="1.0",model_name="m"} 3.0\n'
+        'vllm:e2e_request_latency_seconds_bucket{le="+Inf",model_name="m"} 4.0\n'
+        'vllm:e2e_request_latency_seconds_count{model_name="m"} 4.0\n'
+        'vllm:e2e_request_latency_seconds_sum{model_name="m"} 2.5\n'
+    )
+    totals = parse_metrics(text)
+    assert totals["vllm:generation_tokens_total"] == 1300.0  # the timestamp is not a value
+    assert totals["vllm:e2e_request_latency_seconds_count"] == 4.0
+    assert totals["vllm:e2e_request_latency_seconds_sum"] == 2.5
+    with pytest.raises(ValueError):
+        parse_metrics("vllm:x_total{engine=0} 1\n")  # malformed exposition is an error, not a silent 0
 
 
 def test_permutation_test_detects_a_shift_and_not_noise() -> None:

@@ -206,7 +206,7 @@ def test_provider_that_ignores_the_schema_is_refused(tmp_path: Path, data_dir: P
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("systems.run: the planner model hf/") and "not known to honour response_schema" in last
+    assert last.startswith("systems.run: SchemaUnsupportedError: the planner model hf/") and "not known to honour response_schema" in last
     assert "use_response_schema: false" in last and not list((tmp_path / "refused").glob("*.eval"))
 
     # the runtime check catches it too, were hf/ ever listed: a real request under the probe schema

@@ -91,6 +91,43 @@ def test_cerebras_config_and_planner_judge_over_http(tmp_path: Path, data_dir: P
     assert judge_ok >= 1, "the vLLM judge never returned a valid better_index under the JSON schema"
 
 
+def test_planner_judge_healthy_on_vllm_with_the_whole_schema(tmp_path: Path, data_dir: Path, vllm, runner) -> None:
+    """Issue 19's degenerate H200 grid, reproduced and fixed here: the planner/judge on a vLLM server at the role
+    defaults (T 0.6, the server config's max_tokens) must parse >= 90% of their calls.
+
+    Before the fix inspect's vllm/ adapter sent the schema without maxLength (stripped) or maxItems (dropped),
+    and a 135M model ran inside a string or list to max_tokens: about half of the triage calls here, 22/30 in one
+    H200 log. Now the whole schema rides in the request body (systems/roles.py FULL_SCHEMA_PROVIDERS)."""
+    from systems.health import degenerate_reasons, log_health
+    from systems.plan import MAX_SEARCH_TOPICS
+
+    server = vllm.get("plain")
+    model = server_config(tmp_path, server.base_url, "smollm2-vllm-health")
+    logs_dir = tmp_path / "logs"
+    rc = runner(
+        ["--suites", "aime2025", "--systems", "k2_full", "--model", str(model), "--limit", "4", "--epochs", "1",
+         "--max-tokens", "48", "--log-dir", str(logs_dir)]
+    )  # fmt: skip
+    assert rc == 0
+    (log,) = read_logs(logs_dir).values()
+    assert log.status == "success"
+    calls = [c for sample in log.samples for c in sample.store["Accounting:calls"]]
+    triage = [c for c in calls if c["purpose"] == "triage"]
+    judge = [c for c in calls if c["purpose"] == "judge"]
+    assert (len(triage), len(judge)) == (12, 8)
+    for call in triage + judge:  # what was sent: the schema with its bounds
+        sent = call["generate"]["extra_body"]["response_format"]["json_schema"]["schema"]
+        if call["purpose"] == "triage":
+            assert sent["properties"]["search_list"]["maxItems"] == MAX_SEARCH_TOPICS
+            assert sent["properties"]["plan"]["maxLength"] == 300
+        else:
+            assert sent["properties"]["explanation"]["maxLength"] == 300
+    statuses = {c["purpose"]: sorted({x["status"] for x in calls if x["purpose"] == c["purpose"]}) for c in calls}
+    health = log_health(log)
+    assert health["triage_calls"] > 0 and health["judge_calls"] > 0
+    assert degenerate_reasons(health) == [], (health, statuses)
+
+
 def check_ideas_in_solver_prompts(sample: Any) -> int:
     """Each candidate's model call (in the transcript) saw exactly its own branch's plan as <ideas>, or none."""
     from inspect_ai.event import ModelEvent
@@ -100,8 +137,10 @@ def check_ideas_in_solver_prompts(sample: Any) -> int:
     plans = sorted(r["plan"] for r in records if r["ideas_inserted"])
     for record in records:
         if record["ideas_inserted"]:
+            # a plan follows every usable "hard" verdict: a clean reply, JSON extracted from prose, or a topic
+            # list cut at max_tokens / longer than 5 (topics_truncated: the first complete topics are used)
             assert (
-                record["triage_status"] == "ok"
+                record["triage_status"] in ("ok", "triage_json_extracted", "topics_truncated")
                 and record["is_hard_problem"] is True
                 and record["search_list"] is not None
             )

@@ -282,8 +282,13 @@ def _run(cmd: list[str], log: Path, timeout: float) -> tuple[int, float]:
     with log.open("w") as fh:
         fh.write(" ".join(cmd) + "\n")
         fh.flush()
+        # this script sets every run's step count itself (warm-up + timed, loss steps); the step cap the README
+        # tests set (configs.MAX_STEPS_ENV) would cut a run short of the steps it times
+        from training.configs import MAX_STEPS_ENV
+
+        env = {k: v for k, v in os.environ.items() if k != MAX_STEPS_ENV}
         try:
-            proc = subprocess.run(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout)
+            proc = subprocess.run(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout, env=env)
             rc = proc.returncode
         except subprocess.TimeoutExpired:
             rc = 124

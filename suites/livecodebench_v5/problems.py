@@ -28,7 +28,7 @@ from typing import Any
 from suites._data import BENCHMARKS, DataError, data_dir, load_records
 from suites.grading.code_exec import CodeTests
 from suites.grading.sandbox import TestCase
-from suites.livecodebench import testcases
+from suites.livecodebench_v5 import testcases
 
 logger = logging.getLogger(__name__)
 

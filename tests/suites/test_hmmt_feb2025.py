@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from suites._catalogue import task_spec
 from suites._data import load_records
 from suites.grading.answer_set import grade_answer_set, split_values
 from suites.grading.math_answer import _verify_in_pool, grade_math, normalize_answer
 from suites.grading.verdict import STATUSES
-from suites.hmmt.hmmt_feb2025 import SET_ANSWER_IDS, VERSION, hmmt_feb2025, hmmt_records
+from suites.hmmt_feb2025.hmmt_feb2025 import SET_ANSWER_IDS, hmmt_feb2025, hmmt_records
 
 RENDERINGS = {
     "boxed": "<think>work</think> The final answer is $\\boxed{{{gold}}}$.",
@@ -67,7 +68,7 @@ def test_case(case: dict) -> None:
 def test_task_shape(data_dir: Path) -> None:
     task = hmmt_feb2025(epochs=2)
     samples = list(task.dataset)
-    assert len(samples) == 30 and task.version == VERSION and task.epochs == 2
+    assert len(samples) == 30 and task.version == task_spec("hmmt_feb2025").version and task.epochs == 2
     ten = next(s for s in samples if s.id == "hmmt_feb_2025-10")
     assert ten.metadata["answer_kind"] == "set" and ten.target == ten.metadata["answer"]
     assert [m.role for m in ten.input] == ["system", "user"]

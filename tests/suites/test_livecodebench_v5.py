@@ -1,9 +1,9 @@
-"""LiveCodeBench suite (suites/livecodebench): the mirror's 279 statements and their parsed sample cases, real
+"""LiveCodeBench suite (suites/livecodebench_v5): the mirror's 279 statements and their parsed sample cases, real
 solutions graded on them in the sandbox, the hub's test encoding decoded without running pickled code, the
 hub-file path (full tests, any date window), and the task's options. The offline `inspect eval` of this
 suite runs in tests/suites/test_scicode.py (one model load for both code suites).
 
-Run: python -m pytest tests/suites/test_livecodebench.py -q     (~40 s)
+Run: python -m pytest tests/suites/test_livecodebench_v5.py -q     (~40 s)
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from suites._data import DataError, load_records
 from suites.grading import sandbox as sb
 from suites.grading.code_exec import grade_code
 from suites.grading.sandbox import Limits
-from suites.livecodebench import testcases
-from suites.livecodebench.livecodebench import livecodebench
-from suites.livecodebench.problems import STATEMENT_SAMPLES, code_tests, load_problems
+from suites.livecodebench_v5 import testcases
+from suites.livecodebench_v5.livecodebench_v5 import livecodebench_v5
+from suites.livecodebench_v5.problems import STATEMENT_SAMPLES, code_tests, load_problems
 
 V5 = (date(2024, 8, 1), date(2025, 2, 1))
 LIMITS = Limits(time_s=2.0, memory_mb=256)
@@ -190,7 +190,7 @@ def test_window_and_source_options(mirror_problems) -> None:
 
 
 def test_auto_with_a_mirror_never_waits_on_the_hub(mirror_problems, monkeypatch) -> None:
-    import suites.livecodebench.problems as lcb_problems
+    import suites.livecodebench_v5.problems as lcb_problems
 
     def no_hub(*args, **kwargs):
         raise AssertionError("auto tried the hub although K2BENCH_DATA_DIR is set")
@@ -203,7 +203,7 @@ def test_auto_with_a_mirror_never_waits_on_the_hub(mirror_problems, monkeypatch)
 
 
 def test_task_marks_statement_samples(mirror_problems) -> None:
-    task = livecodebench(epochs=3, tests=STATEMENT_SAMPLES, start_date="2024-12-01")
+    task = livecodebench_v5(epochs=3, tests=STATEMENT_SAMPLES, start_date="2024-12-01")
     assert task.metadata["tests"] == STATEMENT_SAMPLES and task.metadata["window"] == ["2024-12-01", "2025-02-01"]
     assert task.epochs == 3 and task.version == "1-A"
     samples = list(task.dataset)
@@ -214,4 +214,4 @@ def test_task_marks_statement_samples(mirror_problems) -> None:
         assert sample.metadata["tests"] == STATEMENT_SAMPLES
         assert sample.input[1].content == mirror_problems[sample.id].problem.prompt()
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
-        livecodebench(start_date="July 2024")
+        livecodebench_v5(start_date="July 2024")

@@ -5,8 +5,8 @@ Answers are LaTeX expressions; problem 10 asks for the two values of a+b+c "in a
 it is graded as an unordered set (suites/grading/answer_set.py). Which problems ask for a set is declared
 here, per problem id, not guessed from the gold's commas.
 
-    inspect eval suites/hmmt                          # 16 epochs (avg@16), paper protocol
-    inspect eval suites/hmmt -T epochs=4 --model vllm/LLM360/K2-Think
+    inspect eval suites/hmmt_feb2025                          # 16 epochs (avg@16), paper protocol
+    inspect eval suites/hmmt_feb2025 -T epochs=4 --model vllm/LLM360/K2-Think
 """
 
 from inspect_ai import Task, task
@@ -15,10 +15,8 @@ from suites._data import load_records
 from suites._math_suite import math_task
 from suites._protocol import PAPER_EPOCHS
 from suites._unavailable import skip_when_unavailable
-from suites.grading.scorers import ANSWER_KIND_KEY
+from suites.grading.registry import ANSWER_KIND_KEY
 
-# N-X: N bumps when results stop being comparable (data, prompt, grader), X for compatible changes
-VERSION = "1-A"
 BENCHMARK = "hmmt_feb2025"
 # problems whose statement asks for several values in any order (checked against the golds in the tests)
 SET_ANSWER_IDS = frozenset({"hmmt_feb_2025-10"})
@@ -34,4 +32,4 @@ def hmmt_records() -> list[dict]:
 @task
 @skip_when_unavailable
 def hmmt_feb2025(epochs: int = PAPER_EPOCHS) -> Task:
-    return math_task(BENCHMARK, version=VERSION, epochs=epochs, records=hmmt_records(), grader="math_set")
+    return math_task(BENCHMARK, grader="math_set", epochs=epochs, records=hmmt_records())

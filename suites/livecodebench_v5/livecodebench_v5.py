@@ -6,9 +6,9 @@ comparison, 6 s CPU per test); pass@1 = the mean over epochs of "all tests passe
 files are not available, tests are the statements' sample cases, marked `tests: statement_samples` in the
 task and sample metadata and in every score (README, "Deviations").
 
-    inspect eval suites/livecodebench                                  # release_v5, 2024-08-01 .. 2025-02-01
-    inspect eval suites/livecodebench -T start_date=2024-07-01         # July onwards (needs the hub's files)
-    K2BENCH_LCB_DIR=/data/code_generation_lite inspect eval suites/livecodebench -T tests=full
+    inspect eval suites/livecodebench_v5                                  # release_v5, 2024-08-01 .. 2025-02-01
+    inspect eval suites/livecodebench_v5 -T start_date=2024-07-01         # July onwards (needs the hub's files)
+    K2BENCH_LCB_DIR=/data/code_generation_lite inspect eval suites/livecodebench_v5 -T tests=full
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from __future__ import annotations
 import logging
 
 from inspect_ai import Task, task
-from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.dataset import Sample
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser
-from inspect_ai.solver import TaskState, generate
+from inspect_ai.solver import TaskState
 
-from suites._protocol import K2THINK_SYSTEM_PROMPT, PAPER_EPOCHS, paper_generate_config, protocol_metadata
+from suites._protocol import K2THINK_SYSTEM_PROMPT, PAPER_EPOCHS
+from suites._suite import suite_task
 from suites._unavailable import skip_when_unavailable
 from suites.grading.code_exec import CodeTests
-from suites.grading.scorers import code_scorer
-from suites.livecodebench.problems import (
+from suites.livecodebench_v5.problems import (
     STATEMENT_SAMPLES,
     ProblemTests,
     check_window,
@@ -34,8 +34,6 @@ from suites.livecodebench.problems import (
 
 logger = logging.getLogger(__name__)
 
-# N-X: N bumps when results stop being comparable (data, prompt, grader), X for compatible changes
-VERSION = "1-A"
 DEFAULT_START, DEFAULT_END = "2024-08-01", "2025-02-01"  # release_v5's window as QwQ and Guru use it
 TIME_LIMIT_S = 6.0  # LiveCodeBench's default per-test timeout
 
@@ -62,7 +60,7 @@ def lcb_sample(tests: ProblemTests) -> Sample:
 
 @task
 @skip_when_unavailable
-def livecodebench(
+def livecodebench_v5(
     epochs: int = PAPER_EPOCHS,
     start_date: str = DEFAULT_START,
     end_date: str = DEFAULT_END,
@@ -79,8 +77,6 @@ def livecodebench(
     "statement_samples". hub_dir / K2BENCH_LCB_DIR: a directory with the hub's test*.jsonl files.
     float_tol: opt-in relative/absolute tolerance for numeric output tokens (the official runner has none).
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
     start, end = check_window(start_date, end_date)
     problems, source = load_problems(start, end, release=release, tests=tests, hub_dir=hub_dir)
     if not problems:
@@ -96,23 +92,16 @@ def livecodebench(
     def tests_for(state: TaskState) -> CodeTests:
         return code_tests(by_id[str(state.sample_id)])
 
-    return Task(
-        dataset=MemoryDataset([lcb_sample(p) for p in problems], name="livecodebench"),
-        solver=generate(),
-        scorer=code_scorer(tests_for=tests_for, time_s=time_s, memory_mb=memory_mb, float_tol=float_tol),
+    return suite_task(
+        "livecodebench_v5",
+        [lcb_sample(p) for p in problems],
+        grader="code",
+        scorer_args={"tests_for": tests_for, "time_s": time_s, "memory_mb": memory_mb, "float_tol": float_tol},
         epochs=epochs,
-        config=paper_generate_config(),
-        name="livecodebench",
-        version=VERSION,
         metadata={
-            "suite": "livecodebench",
-            "suite_version": VERSION,
-            "n_problems": len(problems),
             "release": release,
-            "grader": "code",  # suites/grading/registry.py
             "window": [start.isoformat(), end.isoformat()],
             "tests": source,
             "limits": {"time_s": time_s, "memory_mb": memory_mb, "float_tol": float_tol},
-            **protocol_metadata(),
         },
     )
