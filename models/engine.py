@@ -208,7 +208,9 @@ class PrefixCache:
         if not self.capacity:
             return
         torch, r = self.runner.torch, self.runner
-        blocks = len(ids) // PREFIX_BLOCK
+        # at most the pool's size: a longer prompt would evict blocks written by this very call, two new blocks
+        # would share one pool index and index_copy_ would keep either (a later prompt would read wrong keys)
+        blocks = min(len(ids) // PREFIX_BLOCK, self.capacity)
         if self.k is None:
             shape = (len(r.layers), self.capacity, r.kv_heads, PREFIX_BLOCK, r.head_dim)
             self.k, self.v = torch.empty(shape, dtype=r.dtype), torch.empty(shape, dtype=r.dtype)
@@ -216,7 +218,9 @@ class PrefixCache:
         for j in range(blocks):
             key = (parent, tuple(ids[j * PREFIX_BLOCK : (j + 1) * PREFIX_BLOCK]))
             entry = self.entries.get(key)
-            if entry is None:
+            if entry is not None:
+                self.entries.move_to_end(key)  # this chain's blocks are not evicted by its own new blocks
+            else:
                 if not self.free:
                     self.free.append(self.entries.popitem(last=False)[1][1])
                 entry = (next(self._ids), self.free.pop())
@@ -488,6 +492,7 @@ class Engine:
                     self.on_done(row.request, None, err)
                 self.rows = []
                 self.runner.release_cache()
+                self.prefix_cache.clear()  # a failed store may have left entries naming unwritten blocks
 
     def _admit(self) -> None:
         """Give each waiting request a row (up to max_batch); its prompt is prefilled by the next steps."""
@@ -496,6 +501,11 @@ class Engine:
         while self.pending and len(self.rows) < self.max_batch:
             request = self.pending.popleft()
             try:
+                # checked here, not in the step: a prompt the step cannot place (no token to sample after, or
+                # positions past the RoPE table) would otherwise fail every request sharing that step
+                if not 0 < len(request.prompt_ids) <= self.context_window or request.max_new_tokens < 1:
+                    raise ValueError(f"prompt of {len(request.prompt_ids)} tokens and max_new_tokens "
+                                     f"{request.max_new_tokens}: need 1..{self.context_window} and >= 1")
                 if request.schema is not None and request.matcher is None:
                     request.matcher = self.grammars.matcher(request.schema, request.strict)
             except Exception as err:
@@ -539,7 +549,8 @@ class Engine:
         chunks = self._plan_chunks()
         decoding = sorted((r for r in self.rows if not r.prefilling), key=lambda r: r.slot)
         t0 = time.perf_counter()
-        self.runner.ensure_cache(len(self.rows), max(r.in_cache + 1 for r in self.rows))
+        need = max([r.length for r in decoding] + [r.filled + take for r, take in chunks])
+        self.stats["cache_grows"] += self.runner.ensure_cache(len(self.rows), need)
         want = list(range(len(decoding)))
         done = []  # rows whose prompt this step completes: their first token is sampled now
         end = len(decoding)
@@ -657,15 +668,19 @@ class Engine:
 
     # --- bookkeeping -------------------------------------------------------------------------------------
     def _accept(self, picks: list[tuple[_Row, int]]) -> None:
-        finished = []
+        finished, failed = [], []
         for row, token in picks:
             req = row.request
             row.tokens.append(token)
             row.length += 1
             reason = None
             if req.matcher is not None:
-                if not req.matcher.accept_token(token):
-                    raise RuntimeError(f"grammar rejected token {token} that its own mask allowed")
+                try:
+                    if not req.matcher.accept_token(token):
+                        raise RuntimeError(f"grammar rejected token {token} that its own mask allowed")
+                except Exception as err:  # this request's grammar: it fails alone, the batch goes on
+                    failed.append((row, err))
+                    continue
                 if req.matcher.is_terminated():
                     reason = "stop"
             if reason is None and token in self.end_ids:
@@ -680,6 +695,9 @@ class Engine:
                 finished.append((row, reason))
         for row, reason in finished:
             self._finish(row, reason)
+        for row, err in failed:
+            self._remove(row)
+            self.on_done(row.request, None, err)
 
     def _hit_stop(self, row: _Row) -> bool:
         # a stop string of b bytes ends within the last b tokens (each non-special token is >= 1 byte)
@@ -702,6 +720,10 @@ class Engine:
             mean_batch=row.batch_sum / row.steps if row.steps else 1.0, grammar=req.matcher is not None,
             cached_tokens=row.cached,
         )  # fmt: skip
+        self._remove(row)
+        self.on_done(req, result, None)
+
+    def _remove(self, row: _Row) -> None:
         slot = row.slot
         last = len(self.rows) - 1
         if slot != last:  # keep rows 0..n-1 dense: the last row moves into the freed slot
@@ -710,7 +732,6 @@ class Engine:
             self.rows[slot] = moved
             moved.slot = slot
         self.rows.pop()
-        self.on_done(req, result, None)
 
 
 # --- the worker process and its client ----------------------------------------------------------------------
