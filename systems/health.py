@@ -155,3 +155,21 @@ def log_health(log: Any) -> dict[str, float]:
         if score.scorer == "accounting_scorer" and score.name in HEALTH_COUNT_KEYS and "mean" in score.metrics:
             out[score.name] = float(score.metrics["mean"].value)
     return out
+
+
+def samples_without_records(log: Any) -> list[str]:
+    """`id:epoch` of each finished sample of a log whose store holds no call records.
+
+    Every system records its model calls (Accounting:calls); a sample that finished without an error but has
+    none lost them: seen when a killed run was resumed through inspect's eval_set (7 best-of-3 samples of the
+    positive control came back with scores and health metrics but an empty store). Its health, tokens and
+    latency can no longer be checked, so the runner names such a log and does not commit it."""
+    from inspect_ai.log import read_eval_log
+
+    if not getattr(log, "samples", None) and getattr(log, "location", None):
+        log = read_eval_log(log.location)
+    return [
+        f"{sample.id}:{sample.epoch}"
+        for sample in log.samples or []
+        if sample.error is None and not (sample.store or {}).get(STORE_KEYS["calls"])
+    ]

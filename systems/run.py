@@ -54,7 +54,7 @@ import yaml
 
 from models.config import ModelConfig, is_model_config_spec, load_model_config
 from systems.compose import SystemConfig, apply_system, check_serving, load_system
-from systems.health import degenerate_reasons, log_health
+from systems.health import degenerate_reasons, log_health, samples_without_records
 from systems.roles import check_schema_support, describe_roles, role_models
 
 logger = logging.getLogger("k2bench.run")
@@ -501,6 +501,7 @@ def run(argv: list[str] | None = None) -> int:
     failures: list[str] = []
     protocol_warnings: list[str] = []
     all_logs: list[Any] = []
+    lost_records: set[str] = set()  # locations of finished logs with samples whose call records are gone
     with log_dir_lock(log_dir):
         for overlay, group in serving_groups(systems):
             built, epochs_on_eval = [], None
@@ -562,6 +563,15 @@ def run(argv: list[str] | None = None) -> int:
                     annotate_logs(logs, serving_metrics(before, after, wall, facts), skip_locations=finished_before)
                 protocol_warnings += record_protocol_check(logs, skip_locations=finished_before)
                 failures += task_failures(logs)
+                for log in logs:
+                    lost = samples_without_records(log) if log.status == "success" else []
+                    if lost:  # e.g. a resumed run: not a measurement whose health can be checked
+                        lost_records.add(log.location)
+                        failures.append(
+                            f"{log.eval.task}: {len(lost)} finished samples have no call records ({', '.join(lost[:5])}"
+                            f"{', ...' if len(lost) > 5 else ''}): not committed; re-run them in a fresh log dir "
+                            f"(log: {log.location})"
+                        )
                 all_logs += logs
                 all_ok = all_ok and ok
                 for log in logs:
@@ -573,7 +583,8 @@ def run(argv: list[str] | None = None) -> int:
 
     if any(log.status == "success" for log in all_logs):
         print("\n" + comparison(log_dir) + "\n")
-    committed = commit_logs(all_logs, COMMITTED_LOG_ROOT / model_config.id / args.commit) if args.commit else []
+    keep = [log for log in all_logs if log.location not in lost_records]
+    committed = commit_logs(keep, COMMITTED_LOG_ROOT / model_config.id / args.commit) if args.commit else []
     if committed:
         print(f"committed {len(committed)} logs to {committed[0].parent}: regenerate the tables with `tox -e reproduce-tables`")
     for line in protocol_warnings:

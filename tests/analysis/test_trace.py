@@ -152,10 +152,13 @@ def test_committed_system_logs_are_marked_degenerate_exactly_when_they_are():
     Re-derive that from each log's call records and check the runs table, Table 2 and the deltas mark it."""
     from inspect_ai.log import read_eval_log
 
+    from systems.health import samples_without_records
+
     assert SYSTEM_RUNS, "no committed system runs to check"
     degenerate = {}
     for row in SYSTEM_RUNS:
         log = read_eval_log(str(RESULTS / row["log"]))
+        assert samples_without_records(log) == [], row["log"]  # no sample lost its call records (a resumed run)
         calls = [c for s in log.samples for c in s.store.get("Accounting:calls", [])]
         triage = [c for c in calls if c["purpose"] == "triage"]
         judge = [c for c in calls if c["purpose"] == "judge"]

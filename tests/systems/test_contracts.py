@@ -348,3 +348,20 @@ def test_whole_schema_reaches_vllm_servers(monkeypatch: pytest.MonkeyPatch) -> N
     config = call_config(other, None, "judge", None, schema=ResponseSchema(name="j", json_schema=JUDGE_SCHEMA),
                          schema_dict=JUDGE_SCHEMA)  # fmt: skip
     assert "response_format" not in (config.extra_body or {})  # other endpoints: inspect's schema, as before
+
+
+def test_a_sample_that_lost_its_call_records_is_named(tmp_path: Path) -> None:
+    """A finished sample with an empty store (seen after a resumed eval_set run) is named, so systems.run neither
+    passes nor commits its log; a committed log has none."""
+    from inspect_ai.log import read_eval_log, write_eval_log
+
+    from systems.health import samples_without_records
+
+    source = sorted(Path("results/logs/committed/smollm2-135m-sft-coldstart/positive_control").glob("*best-of-n*.eval"))[0]
+    log = read_eval_log(str(source))
+    assert samples_without_records(log) == []
+    victim = log.samples[3]
+    victim.store = {}
+    write_eval_log(log, str(tmp_path / source.name))
+    damaged = read_eval_log(str(tmp_path / source.name), header_only=True)  # read back from disk by the check
+    assert samples_without_records(damaged) == [f"{victim.id}:{victim.epoch}"]
