@@ -439,9 +439,11 @@ def render(data: dict) -> str:
                     per_rep.append(a[0] / b[0])
             ratios[conc] = summarize(per_rep) if per_rep else None
             stats = [r["engine_stats"] for r in rows if r["engine"] == "embedded" and r["concurrency"] == conc]
-            busy = sum(s["prefill_s"] + s["forward_s"] + s["select_s"] + s["accept_s"] for s in stats) or 1.0
-            split = ", ".join(f"{k[:-2]} {100 * sum(s[k] for s in stats) / busy:.0f}%"
-                              for k in ("prefill_s", "forward_s", "select_s", "accept_s"))  # fmt: skip
+            # cache_s (cache growth, prefix-cache copies) exists since the chunked-prefill engine; older runs lack it
+            keys = ["prefill_s", "forward_s", "select_s", "accept_s"] + (["cache_s"] if any("cache_s" in s for s in stats)
+                                                                         else [])  # fmt: skip
+            busy = sum(s[k] for s in stats for k in keys) or 1.0
+            split = ", ".join(f"{k[:-2]} {100 * sum(s[k] for s in stats) / busy:.0f}%" for k in keys)
             mean_rows = sum(s["row_steps"] for s in stats) / max(1, sum(s["steps"] for s in stats))
             table.append([conc, n_requests(conc), fmt_stat(summarize(emb)) if emb else "-",
                           fmt_stat(summarize(vl)) if vl else "-",

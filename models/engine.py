@@ -1,9 +1,10 @@
 """The embedded engine's decode loop: continuous (iteration-level) batching of a Llama-family model on CPU.
 
-Used by models/embedded.py (the inspect provider `k2bench/...`); issue 17 ("a faster embedded engine"). One
-background thread owns the model. Requests join the running batch at every decode step (their prompt is prefilled,
-their KV rows written into the shared cache) and leave it the step they end, so each answer returns as soon as it is
-done instead of when the slowest of a static batch of 16 is.
+Used by models/embedded.py (the inspect provider `k2bench/...`); issue 17 ("a faster embedded engine"). A worker
+process owns the model. Every step is one forward over the running batch: one token for each decoding request plus
+a chunk of the prompts of requests that have just joined (chunked prefill, as vLLM schedules it), so a prompt is
+prefilled in large matrix products beside the decode rows instead of alone while they wait. A request leaves the
+batch the step it ends, so each answer returns as soon as it is done instead of when the slowest of a static batch is.
 
 Why a hand-written forward instead of `model.generate()` or transformers' own continuous batching
 (benchmarks/engine_bench.py measures the result against vLLM's CPU server; results/perf/engine_bench.md):
@@ -17,14 +18,21 @@ Why a hand-written forward instead of `model.generate()` or transformers' own co
     inv_freq, SDPA attention, bf16 logits cast to fp32), so greedy outputs match `generate()` up to bf16 near-ties.
 
 The KV cache is one tensor per K and V, [layers, rows, kv_heads, capacity, head_dim]: row i holds request i's keys
-at positions 0..len-1 (no padding inside a row); a decode step writes each row's new key at its own position and
-attends over positions <= its own (boolean mask), so rows of different lengths share one batched step. A finished
-row is replaced by the last row (one row copied), so the active rows are always 0..n-1. Capacity grows by doubling.
+at positions 0..len-1 (no padding inside a row). A step writes each new key at its row's position; decode rows
+attend over positions <= their own (grouped calls, see _attention_groups), a prompt chunk attends causally over its
+row. A finished row is replaced by the last row (one row copied), so the rows in use are always 0..n-1. Rows and
+capacity grow by doubling (a burst of joining requests costs one reallocation, not one per request).
+
+Prefix cache (vLLM's automatic prefix caching, on a fixed pool): the keys/values of every prompt's full blocks of
+PREFIX_BLOCK tokens are kept, keyed by the block's tokens and everything before it, least recently used evicted
+first. A request whose prompt starts with cached blocks copies them into its row and prefills only the rest (the
+shared system prompt; every epoch or best-of-N sample of one question after the first).
 
 Decoding semantics per request: temperature (0 = greedy), top-k then top-p (transformers' warper order and
-rules), its own torch.Generator (seeded from the request's seed, else random), stop strings (generation ends when
-one appears; the text is cut before it, as servers do), end-of-turn tokens, an optional JSON grammar
-(models/grammar.py), and a token budget (the provider's effective cap, bounded by the context window).
+rules), its own torch.Generator (seeded from the request's seed, else random; one draw per generated token), stop
+strings (generation ends when one appears; the text is cut before it, as servers do), end-of-turn tokens, an
+optional JSON grammar (models/grammar.py), and a token budget (the provider's effective cap, bounded by the context
+window).
 """
 
 from __future__ import annotations
@@ -52,14 +60,20 @@ SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "mistral")
 # than top_p of the mass falls back to a full sort, so the result is exact either way
 TOP_P_CANDIDATES = 512
 CACHE_GROWTH = 256  # cache capacity grows in multiples of this many positions
-# cost of one more attention call, in key positions read: ~10 us of dispatch against ~70 ns per row-position
+# cost of one more decode attention call, in key positions read (see _attention_groups; measured in
+# benchmarks/engine_bench.py's profile notes)
 ATTENTION_CALL_COST = 150
+# prompt tokens prefilled per step beside the decode rows: large enough for efficient matrix products, small enough
+# that the running requests wait at most ~1 s for a burst of joining prompts
+PREFILL_CHUNK = 2048
+PREFIX_BLOCK = 16  # tokens per prefix-cache block (vLLM's default block size)
+PREFIX_CACHE_MB = 256  # prefix-cache pool (bf16 SmolLM2: ~23 KB per token, ~11k tokens); 0 turns it off
 
 
 PROFILE_PATH = os.environ.get("K2BENCH_ENGINE_PROFILE")  # benchmarks: where a decode-step profile goes
 PROFILE_AFTER_STEPS = int(os.environ.get("K2BENCH_ENGINE_PROFILE_AFTER", "40"))  # decode steps before profiling
 PROFILE_STEPS = 20
-IDLE_RELEASE_S = 10  # the worker frees its KV cache after this long without work
+IDLE_RELEASE_S = 10  # the worker frees its KV cache after this long without work (the prefix pool stays)
 READY_TIMEOUT_S = 300  # loading a model in a fresh worker: seconds (a busy 2-core machine stretches it)
 
 
@@ -104,6 +118,7 @@ class Result:
     latency_seconds: float  # submitted -> done
     mean_batch: float  # mean number of rows in the decode steps this request took part in
     grammar: bool = False
+    cached_tokens: int = 0  # prompt tokens taken from the prefix cache instead of computed
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -116,18 +131,122 @@ class Result:
 class _Row:
     request: Request
     generator: Any
-    length: int  # tokens in this row's cache (prompt + generated tokens already fed)
+    order: int  # admission order: prompts are prefilled first come, first served
+    slot: int = 0  # its row in the KV cache
+    filled: int = 0  # prompt tokens in the cache so far (prefilling while < len(prompt))
+    length: int = 0  # decoding: tokens in the cache + the one to feed next (prompt + generated)
     tokens: list[int] = field(default_factory=list)  # generated
+    cached: int = 0  # prompt tokens copied from the prefix cache
     started: float = 0.0
     first_token: float = 0.0
     batch_sum: int = 0
     steps: int = 0
 
+    @property
+    def prefilling(self) -> bool:
+        return self.filled < len(self.request.prompt_ids)
+
+    @property
+    def in_cache(self) -> int:
+        """Positions of this row's cache that hold keys (what moving the row must copy)."""
+        return self.filled if self.prefilling else self.length
+
+
+class PrefixCache:
+    """Keys/values of prompt blocks already computed, reusable by any later prompt that starts with the same tokens.
+
+    A block is keyed by (its parent block's id, its PREFIX_BLOCK tokens): equal keys mean equal token prefixes, so a
+    match is exact (dict equality, no hash collisions). Ids are never reused, so the children of an evicted block
+    can no longer be reached and age out. Blocks live in one pool tensor per K and V, [layers, blocks, kv_heads,
+    PREFIX_BLOCK, head_dim], allocated empty (memory is touched only as blocks are written); when it is full the
+    least recently used block goes (a matched chain is touched leaf first, so parents outlive their children).
+    """
+
+    def __init__(self, runner: LlamaRunner, max_mb: float) -> None:
+        self.runner = runner
+        per_block = 2 * len(runner.layers) * runner.kv_heads * PREFIX_BLOCK * runner.head_dim * runner.embed.element_size()
+        self.capacity = int(max_mb * 2**20) // per_block
+        self.k = self.v = None
+        self.entries: collections.OrderedDict[tuple[int, tuple[int, ...]], tuple[int, int]] = collections.OrderedDict()
+        self.free = list(range(self.capacity - 1, -1, -1))
+        self._ids = itertools.count(1)
+
+    def _chain(self, ids: list[int], blocks: int) -> list[tuple[tuple[int, tuple[int, ...]], tuple[int, int] | None]]:
+        """(key, entry or None) for blocks 0..blocks-1 of `ids`, up to the first block not cached."""
+        out, parent = [], 0
+        for j in range(blocks):
+            key = (parent, tuple(ids[j * PREFIX_BLOCK : (j + 1) * PREFIX_BLOCK]))
+            entry = self.entries.get(key)
+            out.append((key, entry))
+            if entry is None:
+                break
+            parent = entry[0]
+        return out
+
+    def _touch(self, keys: list[tuple[int, tuple[int, ...]]]) -> None:
+        for key in reversed(keys):  # leaf first: the root ends most recent
+            if key in self.entries:
+                self.entries.move_to_end(key)
+
+    def load(self, ids: list[int], slot: int) -> int:
+        """Copy the longest cached prefix of `ids` (leaving >= 1 token to compute) into cache row `slot`; its length."""
+        if not self.capacity or self.k is None:
+            return 0
+        chain = [(key, e) for key, e in self._chain(ids, (len(ids) - 1) // PREFIX_BLOCK) if e is not None]
+        if not chain:
+            return 0
+        self._touch([key for key, _ in chain])
+        torch, r = self.runner.torch, self.runner
+        n = len(chain) * PREFIX_BLOCK
+        index = torch.tensor([e[1] for _, e in chain])
+        for pool, cache in ((self.k, r.k_cache), (self.v, r.v_cache)):
+            cache[:, slot, :, :n].unflatten(2, (len(chain), PREFIX_BLOCK)).copy_(pool[:, index].transpose(1, 2))
+        return n
+
+    def store(self, ids: list[int], slot: int) -> None:
+        """Keep the full blocks of prompt `ids`, whose keys/values are in cache row `slot`, that are not cached yet."""
+        if not self.capacity:
+            return
+        torch, r = self.runner.torch, self.runner
+        # at most the pool's size: a longer prompt would evict blocks written by this very call, two new blocks
+        # would share one pool index and index_copy_ would keep either (a later prompt would read wrong keys)
+        blocks = min(len(ids) // PREFIX_BLOCK, self.capacity)
+        if self.k is None:
+            shape = (len(r.layers), self.capacity, r.kv_heads, PREFIX_BLOCK, r.head_dim)
+            self.k, self.v = torch.empty(shape, dtype=r.dtype), torch.empty(shape, dtype=r.dtype)
+        keys, new, parent = [], [], 0
+        for j in range(blocks):
+            key = (parent, tuple(ids[j * PREFIX_BLOCK : (j + 1) * PREFIX_BLOCK]))
+            entry = self.entries.get(key)
+            if entry is not None:
+                self.entries.move_to_end(key)  # this chain's blocks are not evicted by its own new blocks
+            else:
+                if not self.free:
+                    self.free.append(self.entries.popitem(last=False)[1][1])
+                entry = (next(self._ids), self.free.pop())
+                self.entries[key] = entry
+                new.append((j, entry[1]))
+            keys.append(key)
+            parent = entry[0]
+        self._touch(keys)
+        if not new:
+            return
+        src_index = torch.tensor([j for j, _ in new])
+        dst_index = torch.tensor([b for _, b in new])
+        for pool, cache in ((self.k, r.k_cache), (self.v, r.v_cache)):
+            rows = cache[:, slot, :, : blocks * PREFIX_BLOCK].unflatten(2, (blocks, PREFIX_BLOCK))
+            pool.index_copy_(1, dst_index, rows[:, :, src_index].transpose(1, 2))
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.free = list(range(self.capacity - 1, -1, -1))
+        self.k = self.v = None
+
 
 class LlamaRunner:
     """Forward passes over a loaded HF Llama-family model's weights, with a KV cache of per-request rows."""
 
-    def __init__(self, model: Any, torch: Any) -> None:
+    def __init__(self, model: Any, torch: Any, max_rows: int = 32) -> None:
         cfg = model.config
         if getattr(cfg, "model_type", None) not in SUPPORTED_MODEL_TYPES:
             raise UnsupportedModel(
@@ -169,17 +288,24 @@ class LlamaRunner:
         emb = torch.cat((freqs, freqs), dim=-1)
         self.cos = (emb.cos() * rot.attention_scaling).to(self.dtype)
         self.sin = (emb.sin() * rot.attention_scaling).to(self.dtype)
+        self.max_rows = max_rows
         self.k_cache = self.v_cache = None
         self.rows_cap = self.len_cap = 0
 
     # --- cache -------------------------------------------------------------------------------------------
-    def ensure_cache(self, rows: int, length: int) -> None:
-        """Room for `rows` rows of `length` positions (grows by doubling; new space is zeroed: masked keys must
-        not hold NaN garbage, 0 * NaN would leak through the softmax)."""
+    def ensure_cache(self, rows: int, length: int) -> bool:
+        """Room for `rows` rows of `length` positions; True when it had to grow.
+
+        Both dimensions grow by doubling (rows up to max_rows), so requests joining one by one cost O(log n)
+        reallocations, not one copy of the whole cache each. New space is zeroed: masked keys must not hold NaN
+        garbage, 0 * NaN would leak through the softmax."""
         torch = self.torch
+        length = min(length, self.context_window)
         if self.k_cache is not None and rows <= self.rows_cap and length <= self.len_cap:
-            return
+            return False
         new_rows = max(rows, self.rows_cap, 1)
+        if self.k_cache is not None and rows > self.rows_cap:
+            new_rows = max(new_rows, min(2 * self.rows_cap, max(self.max_rows, rows)))
         new_len = max(length, self.len_cap)
         if self.k_cache is not None and length > self.len_cap:
             new_len = max(new_len, 2 * self.len_cap)
@@ -190,6 +316,7 @@ class LlamaRunner:
             k[:, : self.rows_cap, :, : self.len_cap] = self.k_cache
             v[:, : self.rows_cap, :, : self.len_cap] = self.v_cache
         self.k_cache, self.v_cache, self.rows_cap, self.len_cap = k, v, new_rows, new_len
+        return True
 
     def release_cache(self) -> None:
         self.k_cache = self.v_cache = None
@@ -213,69 +340,85 @@ class LlamaRunner:
         rotated[..., half:] = x[..., :half]
         return x * cos + rotated * sin
 
-    def prefill(self, ids: list[int], row: int) -> Any:
-        """Run one prompt, write its keys/values into cache row `row` at 0..len-1; fp32 logits of its last token."""
-        torch, F = self.torch, self.F
-        s, hd, nh, nkv = len(ids), self.head_dim, self.heads, self.kv_heads
-        x = self.embed[torch.tensor(ids)].unsqueeze(0)  # [1, s, H]
-        cos, sin = self.cos[:s][None, None], self.sin[:s][None, None]
-        for li, (ln1, wqkv, bqkv, wo, ln2, wgu, wd) in enumerate(self.layers):
-            qkv = F.linear(self._rms(x, ln1), wqkv, bqkv)
-            q, k, v = qkv.split([nh * hd, nkv * hd, nkv * hd], dim=-1)
-            q = self._rope(q.view(1, s, nh, hd).transpose(1, 2), cos, sin)
-            k = self._rope(k.view(1, s, nkv, hd).transpose(1, 2), cos, sin)
-            v = v.view(1, s, nkv, hd).transpose(1, 2)
-            self.k_cache[li, row, :, :s] = k[0]
-            self.v_cache[li, row, :, :s] = v[0]
-            att = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
-            x = x + F.linear(att.transpose(1, 2).reshape(1, s, nh * hd), wo)
-            gu = F.linear(self._rms(x, ln2), wgu)
-            x = x + F.linear(F.silu(gu[..., : self.intermediate]) * gu[..., self.intermediate :], wd)
-        return F.linear(self._rms(x[:, -1], self.norm), self.lm_head)[0].float()
+    def forward(self, decode: list[tuple[int, int, int]], chunks: list[tuple[int, list[int], int]],
+                want: list[int]) -> Any:  # fmt: skip
+        """One step: fp32 logits [len(want), vocab] of the step's tokens at positions `want`.
 
-    def decode(self, tokens: list[int], lengths: list[int]) -> Any:
-        """One step for rows 0..n-1: row i feeds tokens[i] at position lengths[i]; fp32 logits [n, vocab]."""
+        decode: (slot, token, position) per decoding row, in slot order; chunks: (slot, prompt tokens, position of
+        the first) per prompt chunk. The step's tokens are the decode tokens, then each chunk's; every linear layer
+        runs once over all of them, attention runs per decode group and per chunk."""
         torch, F = self.torch, self.F
-        n, hd, nh, nkv = len(tokens), self.head_dim, self.heads, self.kv_heads
-        pos = torch.tensor(lengths)
-        # flat index of (row i, kv head h, position pos[i]) in a layer's [rows_cap * kv_heads * len_cap, hd] view
-        slots = ((torch.arange(n)[:, None] * nkv + torch.arange(nkv)[None, :]) * self.len_cap + pos[:, None]).reshape(-1)
-        groups = self._attention_groups(lengths)
-        cos, sin = self.cos[pos][:, None], self.sin[pos][:, None]  # [n, 1, hd]
-        x = self.embed[torch.tensor(tokens)]  # [n, H]
+        hd, nh, nkv = self.head_dim, self.heads, self.kv_heads
+        n = len(decode)
+        tokens = [t for _, t, _ in decode] + [t for _, ids, _ in chunks for t in ids]
+        positions = [p for _, _, p in decode] + [p + i for _, ids, p in chunks for i in range(len(ids))]
+        slots = [s for s, _, _ in decode] + [s for s, ids, _ in chunks for _ in ids]
+        size = len(tokens)
+        pos = torch.tensor(positions)
+        # flat index of (row, kv head h, position) in a layer's [rows_cap * kv_heads * len_cap, hd] view
+        where = ((torch.tensor(slots)[:, None] * nkv + torch.arange(nkv)[None, :]) * self.len_cap + pos[:, None])
+        where = where.reshape(-1)
+        groups = self._attention_groups([s for s, _, _ in decode], [p + 1 for _, _, p in decode])
+        spans, start = [], n
+        for slot, ids, first in chunks:
+            mask = None  # a prompt from its start: plain causal attention over its own fresh keys
+            if first:  # a later chunk (or after a cached prefix): causal over the row's cached keys too
+                mask = torch.arange(first + len(ids))[None, :] <= torch.arange(first, first + len(ids))[:, None]
+            spans.append((start, start + len(ids), slot, first, mask))
+            start += len(ids)
+        cos, sin = self.cos[pos][:, None], self.sin[pos][:, None]  # [size, 1, hd]
+        x = self.embed[torch.tensor(tokens)]  # [size, H]
         for li, (ln1, wqkv, bqkv, wo, ln2, wgu, wd) in enumerate(self.layers):
             qkv = F.linear(self._rms(x, ln1), wqkv, bqkv)
             q, k, v = qkv.split([nh * hd, nkv * hd, nkv * hd], dim=-1)
-            q = self._rope(q.view(n, nh, hd), cos, sin)
-            k = self._rope(k.view(n, nkv, hd), cos, sin)
+            q = self._rope(q.view(size, nh, hd), cos, sin)
+            k = self._rope(k.view(size, nkv, hd), cos, sin)
+            v = v.view(size, nkv, hd)
             kc, vc = self.k_cache[li], self.v_cache[li]
-            # each row's new key/value at its own position: one index_copy_ into the flattened layer cache
-            kc.view(-1, hd).index_copy_(0, slots, k.reshape(n * nkv, hd))
-            vc.view(-1, hd).index_copy_(0, slots, v.reshape(n * nkv, hd))
-            # grouped-query attention without repeating K/V: a kv head's query heads become its "query positions"
-            q = q.view(n, nkv, nh // nkv, hd)
-            att = torch.cat([F.scaled_dot_product_attention(q[a:b], kc[a:b, :, :width], vc[a:b, :, :width],
-                                                            attn_mask=mask) for a, b, width, mask in groups])
-            x = x + F.linear(att.reshape(n, nh * hd), wo)
+            # each token's key/value at its row and position: one index_copy_ into the flattened layer cache
+            kc.view(-1, hd).index_copy_(0, where, k.reshape(size * nkv, hd))
+            vc.view(-1, hd).index_copy_(0, where, v.reshape(size * nkv, hd))
+            parts = []
+            if n:
+                # grouped-query attention without repeating K/V: a kv head's query heads become its "query positions"
+                qd = q[:n].view(n, nkv, nh // nkv, hd)
+                parts += [F.scaled_dot_product_attention(qd[a:b], kc[s : s + b - a, :, :width],
+                                                         vc[s : s + b - a, :, :width], attn_mask=mask
+                                                         ).reshape(b - a, nh * hd)
+                          for a, b, s, width, mask in groups]  # fmt: skip
+            for a, b, slot, first, mask in spans:
+                qc = q[a:b].transpose(0, 1)[None]  # [1, nh, len, hd]
+                if mask is None:
+                    kk, vv = k[a:b].transpose(0, 1)[None], v[a:b].transpose(0, 1)[None]
+                else:
+                    kk, vv = kc[slot, :, : first + b - a][None], vc[slot, :, : first + b - a][None]
+                att = F.scaled_dot_product_attention(qc, kk, vv, attn_mask=mask, is_causal=mask is None,
+                                                     enable_gqa=True)  # fmt: skip
+                parts.append(att[0].transpose(0, 1).reshape(b - a, nh * hd))
+            x = x + F.linear(torch.cat(parts) if len(parts) > 1 else parts[0], wo)
             gate, up = F.linear(self._rms(x, ln2), wgu).chunk(2, dim=-1)
             x = x + F.linear(F.silu(gate.contiguous()).mul_(up), wd)
+        if len(want) != size:  # only the tokens whose next token is sampled need the vocabulary projection
+            x = x[torch.tensor(want, dtype=torch.long)]
         return F.linear(self._rms(x, self.norm), self.lm_head).float()
 
-
-    def _attention_groups(self, lengths: list[int]) -> list[tuple[int, int, int, Any]]:
-        """Split rows 0..n-1 into runs of neighbouring slots, each attended in one call over its own longest span.
+    def _attention_groups(self, slots: list[int], spans: list[int]) -> list[tuple[int, int, int, int, Any]]:
+        """Split decode rows into runs of neighbouring cache slots, each attended in one call over its longest span.
 
         One padded call for all rows reads every row's keys up to the longest row's position (prompts of 150-800
         tokens side by side: 2-3x the keys that matter); one call per row pays a call's overhead per row and layer.
         A dynamic programme picks the runs that minimise (calls x ATTENTION_CALL_COST + padded positions); a run
-        whose rows all have the same length needs no mask. Returns (first row, end row, span, mask or None)."""
+        whose rows all have the same length needs no mask. Rows i..j can share a call only if their slots are
+        consecutive (a prefilling row between them breaks the run). Returns (first row, end row, first slot, span,
+        mask or None)."""
         torch = self.torch
-        spans = [p + 1 for p in lengths]
         n = len(spans)
         best, cut = [0.0] + [math.inf] * n, [0] * (n + 1)
         for b in range(1, n + 1):
             widest = 0
             for a in range(b - 1, -1, -1):
+                if slots[b - 1] - slots[a] != b - 1 - a:
+                    break
                 widest = max(widest, spans[a])
                 cost = best[a] + ATTENTION_CALL_COST + (b - a) * widest
                 if cost < best[b]:
@@ -287,7 +430,7 @@ class LlamaRunner:
             mask = None
             if min(spans[a:b]) != width:
                 mask = (torch.arange(width)[None, :] < torch.tensor(spans[a:b])[:, None])[:, None, None, :]
-            groups.append((a, b, width, mask))
+            groups.append((a, b, slots[a], width, mask))
             b = a
         return groups[::-1]
 
@@ -296,7 +439,8 @@ class Engine:
     """One loaded model and its continuous batch, driven by the worker process's main thread (`serve`)."""
 
     def __init__(self, model_path: str, dtype: str = "bfloat16", max_batch: int = 32, threads: int | None = None,
-                 on_done: Any = None) -> None:  # fmt: skip
+                 on_done: Any = None, prefill_chunk: int = PREFILL_CHUNK,
+                 prefix_cache_mb: float = PREFIX_CACHE_MB) -> None:  # fmt: skip
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -306,18 +450,24 @@ class Engine:
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
         model.eval()
-        self.runner = LlamaRunner(model, torch)
+        self.runner = LlamaRunner(model, torch, max_rows=max_batch)
+        self.prefix_cache = PrefixCache(self.runner, prefix_cache_mb)
         self.dtype = dtype
         self.context_window = self.runner.context_window
         self.end_ids = end_token_ids(self.tokenizer, model.generation_config)
         self.max_batch = max_batch
+        self.prefill_chunk = prefill_chunk
         self.on_done = on_done or (lambda request, result, error: None)
         self._grammars = None
+        self._order = itertools.count()
         self.pending: collections.deque[Request] = collections.deque()
         self.rows: list[_Row] = []
-        # where the engine's time goes (benchmarks/engine_bench.py reports it): seconds per phase, counts
-        self.stats = dict.fromkeys(("prefill_s", "forward_s", "select_s", "accept_s"), 0.0)
-        self.stats.update(steps=0, row_steps=0, prefills=0, prefill_tokens=0, masked_rows=0)
+        # where the engine's time goes (benchmarks/engine_bench.py reports it): seconds per phase, counts.
+        # prefill_s: forwards of steps that carry prompt chunks (the decode rows ride along); forward_s: decode-only
+        # steps; cache_s: cache growth and prefix-cache copies
+        self.stats = dict.fromkeys(("prefill_s", "forward_s", "select_s", "accept_s", "cache_s"), 0.0)
+        self.stats.update(steps=0, row_steps=0, prefills=0, prefill_tokens=0, cached_tokens=0, masked_rows=0,
+                          cache_grows=0)  # fmt: skip
 
     @property
     def grammars(self) -> Any:
@@ -329,7 +479,7 @@ class Engine:
         return self._grammars
 
     def iterate(self) -> None:
-        """Admit what fits, then one decode step; on failure the requests in flight get the error."""
+        """Admit what fits, then one step; on failure the requests in flight get the error."""
         torch = self.torch
         with torch.inference_mode():
             try:
@@ -342,73 +492,115 @@ class Engine:
                     self.on_done(row.request, None, err)
                 self.rows = []
                 self.runner.release_cache()
+                self.prefix_cache.clear()  # a failed store may have left entries naming unwritten blocks
 
     def _admit(self) -> None:
+        """Give each waiting request a row (up to max_batch); its prompt is prefilled by the next steps."""
+        torch = self.torch
+        longest = 0
         while self.pending and len(self.rows) < self.max_batch:
             request = self.pending.popleft()
             try:
-                self._prefill(request)
+                # checked here, not in the step: a prompt the step cannot place (no token to sample after, or
+                # positions past the RoPE table) would otherwise fail every request sharing that step
+                if not 0 < len(request.prompt_ids) <= self.context_window or request.max_new_tokens < 1:
+                    raise ValueError(f"prompt of {len(request.prompt_ids)} tokens and max_new_tokens "
+                                     f"{request.max_new_tokens}: need 1..{self.context_window} and >= 1")
+                if request.schema is not None and request.matcher is None:
+                    request.matcher = self.grammars.matcher(request.schema, request.strict)
             except Exception as err:
                 self.on_done(request, None, err)
+                continue
+            generator = torch.Generator()
+            if request.seed is not None:
+                generator.manual_seed(int(request.seed))
+            else:
+                generator.seed()
+            self.rows.append(_Row(request, generator, next(self._order), slot=len(self.rows)))
+            longest = max(longest, len(request.prompt_ids) + request.max_new_tokens)
+        if longest:
+            t0 = time.perf_counter()
+            self.stats["cache_grows"] += self.runner.ensure_cache(len(self.rows), longest)
+            self.stats["cache_s"] += time.perf_counter() - t0
 
-    def _prefill(self, request: Request) -> None:
-        torch = self.torch
-        started = time.monotonic()
-        generator = torch.Generator()
-        if request.seed is not None:
-            generator.manual_seed(int(request.seed))
-        else:
-            generator.seed()
-        if request.schema is not None and request.matcher is None:
-            request.matcher = self.grammars.matcher(request.schema, request.strict)
-        row = _Row(request, generator, len(request.prompt_ids), started=started)
-        slot = len(self.rows)
-        self.runner.ensure_cache(slot + 1, row.length + request.max_new_tokens)
-        logits = self.runner.prefill(request.prompt_ids, slot)
-        self.rows.append(row)
-        row.first_token = time.monotonic()
-        self.stats["prefill_s"] += row.first_token - started
-        self.stats["prefills"] += 1
-        self.stats["prefill_tokens"] += len(request.prompt_ids)
-        token = self._select(logits[None], [row])[0]
-        self._accept([(row, token)])
+    def _plan_chunks(self) -> list[tuple[_Row, int]]:
+        """The prompt chunks of this step: prefilling rows first come first served, PREFILL_CHUNK tokens in all."""
+        budget, chunks = self.prefill_chunk, []
+        for row in sorted((r for r in self.rows if r.prefilling), key=lambda r: r.order):
+            if budget <= 0:
+                break
+            if not row.started:  # its prefill begins: take what the prefix cache holds
+                row.started = time.monotonic()
+                t0 = time.perf_counter()
+                row.cached = row.filled = self.prefix_cache.load(row.request.prompt_ids, row.slot)
+                self.stats["cache_s"] += time.perf_counter() - t0
+                self.stats["cached_tokens"] += row.cached
+            take = min(len(row.request.prompt_ids) - row.filled, budget)
+            chunks.append((row, take))
+            budget -= take
+        return chunks
 
     def _step(self) -> None:
         if PROFILE_PATH and self.stats["steps"] == PROFILE_AFTER_STEPS:
             self._profiled_steps()
             if not self.rows:
                 return
-        rows, stats = self.rows, self.stats
-        n = len(rows)
+        stats = self.stats
+        chunks = self._plan_chunks()
+        decoding = sorted((r for r in self.rows if not r.prefilling), key=lambda r: r.slot)
         t0 = time.perf_counter()
-        self.runner.ensure_cache(n, max(r.length for r in rows))
-        logits = self.runner.decode([r.tokens[-1] for r in rows], [r.length - 1 for r in rows])
+        need = max([r.length for r in decoding] + [r.filled + take for r, take in chunks])
+        self.stats["cache_grows"] += self.runner.ensure_cache(len(self.rows), need)
+        want = list(range(len(decoding)))
+        done = []  # rows whose prompt this step completes: their first token is sampled now
+        end = len(decoding)
+        for row, take in chunks:
+            end += take
+            if row.filled + take == len(row.request.prompt_ids):
+                want.append(end - 1)
+                done.append(row)
+        logits = self.runner.forward(
+            [(r.slot, r.tokens[-1], r.length - 1) for r in decoding],
+            [(r.slot, r.request.prompt_ids[r.filled : r.filled + take], r.filled) for r, take in chunks], want)
         t1 = time.perf_counter()
-        for r in rows:
-            r.batch_sum += n
+        for row, take in chunks:
+            row.filled += take
+            stats["prefill_tokens"] += take
+        for row in done:
+            row.length = len(row.request.prompt_ids)
+            row.first_token = time.monotonic()
+            stats["prefills"] += 1
+        rows = decoding + done
+        for r in decoding:
+            r.batch_sum += len(rows)
             r.steps += 1
         tokens = self._select(logits, rows)
         t2 = time.perf_counter()
+        for row in done:  # after sampling: the prompt's blocks are kept for later requests
+            self.prefix_cache.store(row.request.prompt_ids, row.slot)
+        t3 = time.perf_counter()
         self._accept(list(zip(rows, tokens, strict=True)))
-        stats["forward_s"] += t1 - t0
+        stats["prefill_s" if chunks else "forward_s"] += t1 - t0
         stats["select_s"] += t2 - t1
-        stats["accept_s"] += time.perf_counter() - t2
+        stats["cache_s"] += t3 - t2
+        stats["accept_s"] += time.perf_counter() - t3
         stats["steps"] += 1
-        stats["row_steps"] += n
+        stats["row_steps"] += len(decoding)
 
     def _profiled_steps(self) -> None:
-        """K2BENCH_ENGINE_PROFILE=<file>: torch.profiler over PROFILE_STEPS decode steps, table written to <file>."""
+        """K2BENCH_ENGINE_PROFILE=<file>: torch.profiler over PROFILE_STEPS steps, tables written to <file>."""
         from torch.profiler import ProfilerActivity, profile
 
         self.stats["steps"] += 1  # not again
+        rows = len(self.rows)
         with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
             for _ in range(PROFILE_STEPS):
                 if not self.rows:
                     break
                 self._step()
-        table = prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=25)
-        Path(PROFILE_PATH).write_text(f"rows {len(self.rows)}\n{table}\n")
-
+        by_op = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25)
+        by_shape = prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=25)
+        Path(PROFILE_PATH).write_text(f"rows {rows}\n{by_op}\n{by_shape}\n")
     # --- sampling ----------------------------------------------------------------------------------------
     def _select(self, logits: Any, rows: list[_Row]) -> list[int]:
         """Next token per row: grammar mask, then greedy or temperature -> top-k -> top-p -> the row's generator."""
@@ -421,8 +613,13 @@ class Engine:
                 rows[i].request.matcher.fill_next_token_bitmask(bitmask, i)
             grammars.apply(logits, bitmask, constrained)
             self.stats["masked_rows"] += len(constrained)
-        out = logits.argmax(dim=-1).tolist()  # greedy rows keep this (first maximum, as generate() does)
         sampled = [i for i, r in enumerate(rows) if r.request.temperature > 0]
+        out = [0] * len(rows)
+        if len(sampled) < len(rows):  # greedy rows: the first maximum, as generate() takes
+            greedy = [i for i, r in enumerate(rows) if r.request.temperature <= 0]
+            picks = (logits if not sampled else logits[greedy]).argmax(dim=-1).tolist()
+            for i, token in zip(greedy, picks, strict=True):
+                out[i] = token
         if not sampled:
             return out
         reqs = [rows[i].request for i in sampled]
@@ -471,15 +668,19 @@ class Engine:
 
     # --- bookkeeping -------------------------------------------------------------------------------------
     def _accept(self, picks: list[tuple[_Row, int]]) -> None:
-        finished = []
+        finished, failed = [], []
         for row, token in picks:
             req = row.request
             row.tokens.append(token)
             row.length += 1
             reason = None
             if req.matcher is not None:
-                if not req.matcher.accept_token(token):
-                    raise RuntimeError(f"grammar rejected token {token} that its own mask allowed")
+                try:
+                    if not req.matcher.accept_token(token):
+                        raise RuntimeError(f"grammar rejected token {token} that its own mask allowed")
+                except Exception as err:  # this request's grammar: it fails alone, the batch goes on
+                    failed.append((row, err))
+                    continue
                 if req.matcher.is_terminated():
                     reason = "stop"
             if reason is None and token in self.end_ids:
@@ -494,6 +695,9 @@ class Engine:
                 finished.append((row, reason))
         for row, reason in finished:
             self._finish(row, reason)
+        for row, err in failed:
+            self._remove(row)
+            self.on_done(row.request, None, err)
 
     def _hit_stop(self, row: _Row) -> bool:
         # a stop string of b bytes ends within the last b tokens (each non-special token is >= 1 byte)
@@ -514,15 +718,20 @@ class Engine:
             queue_seconds=row.started - req.submitted, prefill_seconds=row.first_token - row.started,
             decode_seconds=done - row.first_token, latency_seconds=done - req.submitted,
             mean_batch=row.batch_sum / row.steps if row.steps else 1.0, grammar=req.matcher is not None,
+            cached_tokens=row.cached,
         )  # fmt: skip
-        slot = self.rows.index(row)
+        self._remove(row)
+        self.on_done(req, result, None)
+
+    def _remove(self, row: _Row) -> None:
+        slot = row.slot
         last = len(self.rows) - 1
         if slot != last:  # keep rows 0..n-1 dense: the last row moves into the freed slot
             moved = self.rows[last]
-            self.runner.move_row(last, slot, moved.length)
+            self.runner.move_row(last, slot, moved.in_cache)
             self.rows[slot] = moved
+            moved.slot = slot
         self.rows.pop()
-        self.on_done(req, result, None)
 
 
 # --- the worker process and its client ----------------------------------------------------------------------
@@ -532,7 +741,8 @@ class Engine:
 # model; the parent only tokenizes and exchanges small pickled messages over a socket pair.
 
 
-def serve(fd: int, model_path: str, dtype: str, max_batch: int, threads: int | None) -> int:
+def serve(fd: int, model_path: str, dtype: str, max_batch: int, threads: int | None,
+          prefix_cache_mb: float = PREFIX_CACHE_MB, prefill_chunk: int = PREFILL_CHUNK) -> int:
     """Worker main loop: requests in, results out over the connection on `fd`; exits when the parent goes away."""
     from multiprocessing.connection import Connection
 
@@ -545,7 +755,8 @@ def serve(fd: int, model_path: str, dtype: str, max_batch: int, threads: int | N
             conn.send(("ok", request.id, result, dict(engine.stats)))
 
     try:
-        engine = Engine(model_path, dtype=dtype, max_batch=max_batch, threads=threads, on_done=done)
+        engine = Engine(model_path, dtype=dtype, max_batch=max_batch, threads=threads, on_done=done,
+                        prefill_chunk=prefill_chunk, prefix_cache_mb=prefix_cache_mb)
     except Exception as err:
         conn.send(("fatal", 0, f"{type(err).__name__}: {err}", {}))
         return 1
@@ -571,7 +782,8 @@ def serve(fd: int, model_path: str, dtype: str, max_batch: int, threads: int | N
 class EngineProcess:
     """Parent side: starts the worker (`python -m models.engine`), tokenizes, and resolves one future per request."""
 
-    def __init__(self, model_path: str, dtype: str = "bfloat16", max_batch: int = 32, threads: int | None = None) -> None:
+    def __init__(self, model_path: str, dtype: str = "bfloat16", max_batch: int = 32, threads: int | None = None,
+                 prefix_cache_mb: float = PREFIX_CACHE_MB, prefill_chunk: int = PREFILL_CHUNK) -> None:
         from multiprocessing.connection import Connection
 
         from transformers import AutoTokenizer
@@ -579,7 +791,8 @@ class EngineProcess:
         self.model_path, self.dtype, self.max_batch, self.threads = str(model_path), dtype, max_batch, threads
         parent_sock, child_sock = socket.socketpair()
         cmd = [sys.executable, "-m", "models.engine", "--fd", str(child_sock.fileno()), "--model-path",
-               self.model_path, "--dtype", dtype, "--max-batch", str(max_batch)]  # fmt: skip
+               self.model_path, "--dtype", dtype, "--max-batch", str(max_batch), "--prefix-cache-mb",
+               str(prefix_cache_mb), "--prefill-chunk", str(prefill_chunk)]  # fmt: skip
         if threads is not None:
             cmd += ["--threads", str(threads)]
         env = dict(os.environ)
@@ -678,8 +891,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--max-batch", type=int, default=32)
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--prefix-cache-mb", type=float, default=PREFIX_CACHE_MB)
+    parser.add_argument("--prefill-chunk", type=int, default=PREFILL_CHUNK)
     args = parser.parse_args(argv)
-    return serve(args.fd, args.model_path, args.dtype, args.max_batch, args.threads)
+    return serve(args.fd, args.model_path, args.dtype, args.max_batch, args.threads, args.prefix_cache_mb,
+                 args.prefill_chunk)
 
 
 if __name__ == "__main__":

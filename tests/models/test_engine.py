@@ -298,3 +298,94 @@ def test_uncompilable_schema_fails_that_request_only(fp32):
     with pytest.raises(RuntimeError, match="response_schema cannot be compiled"):
         bad.result(timeout=300)
     assert good.result(timeout=300).output_tokens > 0
+
+
+# --- batched prefill (issue 17): prompts admitted together, chunked, beside decoding rows -------------------------
+
+
+SYSTEM = "You are a careful assistant. Answer briefly and exactly, in plain words, without any preamble."
+
+
+@pytest.fixture(scope="module")
+def inproc(model_path):
+    """The engine in this process (no worker), so a test decides which requests are admitted in one step."""
+    from models.engine import Engine
+
+    done: dict[int, tuple] = {}
+    # a 24-token prefill budget per step: prompts of 40-90 tokens are split over steps and share steps with rows
+    # that already decode; later prompts start after earlier ones are stored (prefix-cache hits)
+    engine = Engine(str(model_path), dtype="float32", max_batch=8, threads=2, prefill_chunk=24,
+                    on_done=lambda req, result, err: done.__setitem__(req.id, (result, err)))  # fmt: skip
+    return engine, done
+
+
+def _drive(engine, done, requests):
+    for i, request in enumerate(requests):
+        request.id = 1000 * len(done) + i + 1
+    engine.pending.extend(requests)  # all waiting before the next step: admitted together
+    while engine.rows or engine.pending:
+        engine.iterate()
+    return [done[r.id] for r in requests]
+
+
+def _prompts(engine):
+    questions = ["What is 12 + 7?", "Name three prime numbers and say why each is prime.",
+                 "Write one sentence about the moon.", "What is the capital of France? Then name a river there."]
+    texts = [engine.tokenizer.apply_chat_template([{"role": "system", "content": SYSTEM}, {"role": "user", "content": q}],
+                                                  add_generation_prompt=True, tokenize=False) for q in questions]  # fmt: skip
+    return [engine.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+
+
+def test_batched_chunked_prefill_equals_one_at_a_time_and_generate_fp32(inproc, model_path):
+    """Prompts of different lengths admitted in one step give, under greedy, the tokens each gives alone (whole
+    prompt in one forward, no prefix cache) and transformers' generate() gives; a seeded sampled row too."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from models.engine import Request
+
+    engine, done = inproc
+    ids = _prompts(engine)
+    assert len({len(i) for i in ids}) == len(ids), "the prompts must differ in length"
+
+    def requests():
+        return [Request(i, 12, "max_tokens", temperature=0.0) for i in ids] + [
+            Request(ids[1], 12, "max_tokens", temperature=1.0, top_p=0.9, seed=4)]
+
+    engine.prefix_cache.clear()
+    cached_before = engine.stats["cached_tokens"]
+    together = _drive(engine, done, requests())
+    assert all(err is None for _, err in together), together
+    assert engine.stats["cached_tokens"] > cached_before, "no prompt reused the shared system prompt's blocks"
+    assert max(r.mean_batch for r, _ in together) > 1
+    # one at a time, each prompt in a single forward and nothing taken from the prefix cache: the serial path
+    chunk, engine.prefill_chunk = engine.prefill_chunk, 10**6
+    try:
+        alone = []
+        for request in requests():
+            engine.prefix_cache.clear()
+            alone += _drive(engine, done, [request])
+    finally:
+        engine.prefill_chunk = chunk
+    for (a, _), (b, _) in zip(together, alone, strict=True):
+        assert (a.text, a.output_tokens, a.stop_reason) == (b.text, b.output_tokens, b.stop_reason)
+        assert a.cached_tokens >= 0 and b.cached_tokens == 0
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+    for prompt_ids, (result, _) in zip(ids, together[: len(ids)], strict=True):
+        with torch.inference_mode():
+            out = model.generate(torch.tensor([prompt_ids]), attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long),
+                                 max_new_tokens=12, do_sample=False, pad_token_id=engine.tokenizer.pad_token_id)  # fmt: skip
+        assert result.text == engine.tokenizer.decode(out[0, len(prompt_ids) :], skip_special_tokens=True)
+
+
+def test_a_bad_request_admitted_with_others_fails_alone(inproc):
+    from models.engine import Request
+
+    engine, done = inproc
+    ids = _prompts(engine)
+    out = _drive(engine, done, [Request(ids[0], 4, "max_tokens", temperature=0.0), Request([], 4, "max_tokens"),
+                                Request(list(range(engine.context_window + 1)), 4, "max_tokens"),
+                                Request(ids[2], 4, "max_tokens", temperature=0.0)])  # fmt: skip
+    assert [err is None for _, err in out] == [True, False, False, True], out
+    assert out[0][0].output_tokens == 4 and out[3][0].output_tokens == 4
+    assert not engine.rows and not engine.pending
