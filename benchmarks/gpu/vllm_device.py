@@ -322,6 +322,8 @@ def step_smoke(args: argparse.Namespace) -> dict[str, Any]:
             write_json("smoke.json", out)
             raise SystemExit(3) from err
         try:  # started above: VLLMServer's context manager would start it a second time
+            from systems.roles import full_response_format
+
             name = server.served_model_names[0]
             reply = chat(server.base_url, name, [{"role": "user", "content": "What is 2 + 3? Answer briefly."}],
                          max_tokens=32, temperature=0)
@@ -331,7 +333,7 @@ def step_smoke(args: argparse.Namespace) -> dict[str, Any]:
                       "required": ["is_hard_problem"], "additionalProperties": False}
             reply = chat(server.base_url, name, [{"role": "user", "content": "Is 2 + 3 a hard problem? JSON."}],
                          max_tokens=64, temperature=0,
-                         response_format={"type": "json_schema", "json_schema": {"name": "t", "schema": schema}})
+                         response_format=full_response_format("t", schema))
             text = reply["choices"][0]["message"]["content"]
             try:
                 out["json_schema"] = {"text": text, "parsed": json.loads(text)}
@@ -355,6 +357,7 @@ def stop_gate(base_url: str, name: str, eos_id: int = 2) -> dict[str, Any]:
     (vLLM issue 42403's test); the bounds (maxLength, maxItems) must hold too."""
     from systems.best_of_n import JUDGE_SCHEMA
     from systems.plan import MAX_SEARCH_TOPICS, TRIAGE_SCHEMA_BOUNDED
+    from systems.roles import full_response_format
 
     out: dict[str, Any] = {}
     for key, schema, prompt in (
@@ -364,7 +367,7 @@ def stop_gate(base_url: str, name: str, eos_id: int = 2) -> dict[str, Any]:
         for bias in (0, 100):
             reply = chat(base_url, name, [{"role": "user", "content": prompt}], max_tokens=512, temperature=0,
                          logit_bias={str(eos_id): bias} if bias else None,
-                         response_format={"type": "json_schema", "json_schema": {"name": key, "schema": schema}})
+                         response_format=full_response_format(key, schema))
             choice = reply["choices"][0]
             text = choice["message"]["content"] or ""
             try:
